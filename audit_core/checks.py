@@ -1,0 +1,91 @@
+"""What a check is, and the context it runs in.
+
+A check computes its flags for one month as set-based SQL. The runner prepares
+TEMP tables it can read (documented in ``docs/plugins.md``):
+
+``audit_rx``
+    one row per prescription dated in the month: ``rx_id, rx_date, rx_time,
+    patient_id, doctor_code, department, insurance_type, disease_codes,
+    amount_fen`` (item sum, else the header total), ``exempt`` (0/1, billed
+    under an exempt disease), ``disease_count`` (certified diseases and
+    complications valid that day), ``certified`` (0/1).
+``audit_items`` (call ``ctx.ensure_items()`` first)
+    the items of every prescription whose supply window can reach into the
+    month: ``rx_id, line_no, rx_seq`` (order of prescriptions: date, time, id),
+    ``patient_id, doctor_code, rx_date, in_month, drug_code, code10, drug_name,
+    generic, atc, effect_group, comparable, start_day, end_day`` (julian day
+    numbers, inclusive), ``disease_count``.
+
+A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects
+``rx_id, detail, amount_fen, limit_fen, related_rx_id``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .ruleset import Ruleset, yuan_to_fen
+
+
+@dataclass
+class Check:
+    id: str
+    title: str
+    description: str
+    run: Callable[["AuditContext"], None]
+    plugin: str | None = field(default=None, compare=False)
+
+
+def yuan_sql(expr: str) -> str:
+    """SQL text formatting a non-negative integer 分 expression as 元 with two decimals (no floats)."""
+    return f"(({expr}) / 100) || '.' || substr('0' || (({expr}) % 100), -2)"
+
+
+class AuditContext:
+    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: Ruleset):
+        self.conn = conn
+        self.month = month
+        self.start = start
+        self.end = end
+        self.ruleset = ruleset
+        self.notes: list[str] = []
+        self.check: Check | None = None
+        self._items_ready = False
+        self._items_builder: Callable[[], None] | None = None
+
+    # -- the current check's ruleset section
+    @property
+    def config(self):
+        return self.ruleset.checks[self.check.id]
+
+    def param(self, key: str, default=None):
+        return self.config.params.get(key, default)
+
+    def fen(self, key: str, default=None) -> int:
+        """A money parameter of the current check, in 分."""
+        value = self.param(key, default)
+        if value is None:
+            from .errors import MenguiError
+
+            raise MenguiError(f"规则集 {self.ruleset.name} 的 [checks.{self.check.id}] 缺少参数 {key}")
+        return yuan_to_fen(value)
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def ensure_items(self) -> None:
+        if not self._items_ready and self._items_builder:
+            self._items_builder()
+        self._items_ready = True
+
+    def add_flags(self, sql: str, params=()) -> int:
+        """Insert the rows selected by ``sql`` (rx_id, detail, amount_fen, limit_fen, related_rx_id) as flags."""
+        cursor = self.conn.execute(
+            "INSERT INTO temp.new_flags (check_id, rx_id, detail, amount_fen, limit_fen, related_rx_id) "
+            f"SELECT '{self.check.id}', rx_id, detail, amount_fen, limit_fen, related_rx_id FROM ({sql})",
+            params,
+        )
+        return cursor.rowcount

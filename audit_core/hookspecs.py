@@ -1,0 +1,32 @@
+"""Hook specifications for mengui plugins.
+
+Every hook takes a ``register`` callback, in the style of ``llm``: a plugin calls
+it once per thing it contributes. Implement them with::
+
+    from mengui_core import hookimpl
+
+    @hookimpl
+    def register_checks(register):
+        register(Check(id="my_check", title="……", description="……", run=run))
+"""
+
+from pluggy import HookimplMarker, HookspecMarker
+
+hookspec = HookspecMarker("mengui")
+hookimpl = HookimplMarker("mengui")
+
+
+@hookspec
+def register_checks(register):
+    """Contribute audit checks: call ``register(check)`` with a :class:`mengui_core.checks.Check`."""
+
+
+@hookspec
+def register_rulesets(register):
+    """Contribute rulesets: call ``register(path)`` with the path of a ruleset TOML file."""
+
+
+@hookspec
+def register_input_aliases(register):
+    """Contribute header aliases for an input kind: call ``register(kind, column, aliases)``,
+    e.g. ``register("prescriptions", "rx_id", ["门诊处方号"])``."""

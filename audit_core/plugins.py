@@ -1,0 +1,165 @@
+"""The one plugin manager.
+
+Built-in plugins (``mengui_plugins.*``) are declared in this distribution's
+``mengui`` entry-point group and load exactly like third-party plugins.
+
+* ``MENGUI_LOAD_PLUGINS`` — comma-separated distribution names: load only the
+  entry points of those distributions (plus this one). An empty string loads
+  only the built-ins.
+* Under pytest (``sys._called_from_test``) only this distribution's entry
+  points load, so a developer's installed plugins never change test results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import re
+
+import pluggy
+
+from . import hookspecs
+
+DISTRIBUTION = "mengui-audit"
+GROUP = "mengui"
+CHECK_ID = re.compile(r"[a-z][a-z0-9_]*")
+
+pm = pluggy.PluginManager("mengui")
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+_distributions: dict[str, metadata.Distribution] = {}
+
+
+def _normalise(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def _wanted_distributions() -> set[str] | None:
+    """Distribution names whose entry points load; None means all of them."""
+    if hasattr(sys, "_called_from_test"):
+        return {DISTRIBUTION}
+    env = os.environ.get("MENGUI_LOAD_PLUGINS")
+    if env is None:
+        return None
+    return {DISTRIBUTION} | {_normalise(n.strip()) for n in env.split(",") if n.strip()}
+
+
+def load_plugins() -> None:
+    """Register entry-point plugins once per process, then check hook names."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    wanted = _wanted_distributions()
+    for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+        dist = _normalise(ep.dist.name) if ep.dist else ""
+        if wanted is not None and dist not in wanted:
+            continue
+        if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+            continue
+        plugin = ep.load()
+        pm.register(plugin, name=ep.name)
+        _distributions[ep.name] = ep.dist
+    plugins_dir = os.environ.get("MENGUI_PLUGINS_DIR")
+    if plugins_dir:
+        load_plugins_dir(plugins_dir)
+    pm.check_pending()
+
+
+def load_plugins_dir(directory: str | os.PathLike) -> list[str]:
+    """Register every loose ``*.py`` file in ``directory`` as a plugin (like datasette's --plugins-dir)."""
+    from .errors import MenguiError
+
+    path = Path(directory)
+    if not path.is_dir():
+        raise MenguiError(f"插件目录不存在：{path}")
+    names = []
+    for file in sorted(path.glob("*.py")):
+        name = f"plugins_dir.{file.stem}"
+        if pm.get_plugin(name) is not None:
+            continue
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as ex:  # a broken plugin file is the user's to fix
+            raise MenguiError(f"无法加载插件文件 {file}：{type(ex).__name__}: {ex}") from ex
+        pm.register(module, name=name)
+        names.append(name)
+    pm.check_pending()
+    return names
+
+
+def plugin_info() -> list[dict]:
+    """One dict per registered plugin: name, version, hooks it implements."""
+    load_plugins()
+    rows = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin)
+        dist = _distributions.get(name)
+        rows.append(
+            {
+                "name": name,
+                "distribution": dist.metadata["Name"] if dist else None,
+                "version": dist.version if dist else None,
+                "hooks": sorted(h.name for h in pm.get_hookcallers(plugin) or []),
+            }
+        )
+    return sorted(rows, key=lambda r: r["name"])
+
+
+def get_checks() -> dict:
+    """All registered checks by id. Two plugins claiming one id is an error."""
+    from .checks import Check
+    from .errors import MenguiError
+
+    load_plugins()
+    checks: dict[str, Check] = {}
+    owners: dict[str, str] = {}
+    for impl in pm.hook.register_checks.get_hookimpls():
+        def register(check, _owner=impl.plugin_name):
+            if not isinstance(check, Check):
+                raise MenguiError(f"插件 {_owner} 注册的不是 Check 对象：{check!r}")
+            if not CHECK_ID.fullmatch(check.id or ""):
+                raise MenguiError(f"插件 {_owner} 的规则编号「{check.id}」无效：应为小写字母、数字和下划线，如 amount_cap")
+            if check.id in checks:
+                raise MenguiError(
+                    f"规则编号 {check.id} 重复注册：插件 {owners[check.id]} 与 {_owner}"
+                )
+            checks[check.id] = check
+            owners[check.id] = _owner
+            check.plugin = _owner
+
+        impl.function(register=register)
+    return checks
+
+
+def get_ruleset_paths() -> dict[str, Path]:
+    """Ruleset files contributed by plugins, keyed by file stem (the ruleset name)."""
+    load_plugins()
+    paths: dict[str, Path] = {}
+
+    def register(path):
+        path = Path(path)
+        paths[path.stem] = path
+
+    pm.hook.register_rulesets(register=register)
+    return paths
+
+
+def get_input_aliases() -> list[tuple[str, str, list[str]]]:
+    """Header aliases contributed by plugins: (kind, canonical column, aliases)."""
+    load_plugins()
+    aliases = []
+
+    def register(kind, column, names):
+        aliases.append((kind, column, [names] if isinstance(names, str) else list(names)))
+
+    pm.hook.register_input_aliases(register=register)
+    return aliases

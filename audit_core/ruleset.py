@@ -1,0 +1,322 @@
+"""Rulesets: one TOML file per city (stdlib ``tomllib``), validated into a :class:`Ruleset`.
+
+Money in a ruleset is written in 元 (a string such as ``"150.00"`` or an integer)
+and held in 分. Every problem found by :func:`validate` names the key and, where it
+can be found, the line of the file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from .errors import MenguiError
+
+DEFAULT_RULESET = "jinan"
+DISEASE_CODE = re.compile(r"^M\d{5}$")
+ATC4 = re.compile(r"^[A-Z]\d\d[A-Z]{2}$")
+
+
+class RulesetError(MenguiError):
+    def __init__(self, path, problems: list[str]):
+        self.path = path
+        self.problems = problems
+        lines = [f"规则集 {path} 有 {len(problems)} 处错误："] + [f"  - {p}" for p in problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class CheckConfig:
+    needs_review: bool
+    params: dict
+
+
+@dataclass
+class Disease:
+    code: str
+    name: str
+    icd10: list[str] = field(default_factory=list)
+    complication_of: str | None = None
+
+
+@dataclass
+class SameEffect:
+    compare_tcm: bool = False
+    not_comparable: set[str] = field(default_factory=set)
+    groups: dict[str, str] = field(default_factory=dict)  # ATC class -> group name
+    allowed: list[tuple[str, str, str]] = field(default_factory=list)  # (generic, generic, reason)
+
+
+@dataclass
+class Ruleset:
+    name: str
+    title: str
+    version: str
+    description: str
+    path: Path
+    default_days_supply: int
+    insurance_types: list[str]
+    exempt_diseases: list[str]
+    checks: dict[str, CheckConfig]
+    diseases: list[Disease]
+    drug_classes: dict[str, dict]
+    same_effect: SameEffect
+    ladder: dict
+    raw: dict
+
+    def disease_name(self, code: str) -> str | None:
+        return next((d.name for d in self.diseases if d.code == code), None)
+
+    def drug_catalog(self) -> "DrugCatalog":
+        return DrugCatalog(self.drug_classes)
+
+
+def yuan_to_fen(value) -> int:
+    """``"150.00"``, ``150`` or ``150.5`` 元 → 分, exactly; ValueError if not a whole number of 分."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation as ex:
+        raise ValueError(value) from ex
+    fen = amount * 100
+    if fen != fen.to_integral_value() or fen < 0:
+        raise ValueError(value)
+    return int(fen)
+
+
+def format_yuan(fen: int | None) -> str:
+    """分 → ``"1,234.50"``-style 元 text (no float)."""
+    if fen is None:
+        return ""
+    sign = "-" if fen < 0 else ""
+    whole, cents = divmod(abs(int(fen)), 100)
+    return f"{sign}{whole:,}.{cents:02d}"
+
+
+# ---------------------------------------------------------------- drug names
+
+DOSAGE_FORMS = sorted(
+    """片 胶囊 缓释片 控释片 肠溶片 分散片 咀嚼片 泡腾片 含片 口崩片 薄膜衣片 缓释胶囊 肠溶胶囊 软胶囊
+    注射液 注射剂 粉针 颗粒 颗粒剂 口服液 口服溶液 滴丸 丸 散 干混悬剂 混悬液 糖浆 滴眼液 眼膏 凝胶 乳膏 软膏
+    气雾剂 吸入剂 粉吸入剂 吸入气雾剂 吸入粉雾剂 吸入溶液 喷雾剂 贴剂 栓 预混注射液 笔芯 特充""".split(),
+    key=len, reverse=True,
+)
+SALTS = sorted(
+    """苯磺酸 马来酸 盐酸 酒石酸 琥珀酸 甲磺酸 磷酸 硫酸氢 硫酸 富马酸 枸橼酸 氢溴酸 门冬氨酸 乳酸 醋酸 苯甲酸
+    二甲磺酸 对甲苯磺酸 碳酸 草酸 左旋""".split(),
+    key=len, reverse=True,
+)
+
+
+def normalise_drug_name(name: str) -> str:
+    """Product name → comparable text: NFKC, no spaces, no bracketed spec/brand, no dosage form."""
+    text = unicodedata.normalize("NFKC", name or "")
+    text = re.sub(r"\(.*?\)|\[.*?\]|（.*?）|【.*?】", "", text)
+    text = re.sub(r"\s+", "", text)
+    text = re.sub(r"[\d.]+(mg|g|ml|iu|μg|ug|u|万u|%)[^\u4e00-\u9fff]*$", "", text, flags=re.I)
+    for form in DOSAGE_FORMS:
+        if text.endswith(form) and len(text) > len(form):
+            text = text[: -len(form)]
+            break
+    return text
+
+
+class DrugCatalog:
+    """Generic name → ATC level-4 class, resolving product names with salts and dosage forms.
+
+    A product name resolves to the *longest* catalog generic name it contains, so
+    ``苯磺酸氨氯地平片`` → 氨氯地平 and ``缬沙坦氨氯地平片`` → 缬沙坦氨氯地平.
+    """
+
+    def __init__(self, drug_classes: dict[str, dict]):
+        self.atc: dict[str, str] = {}
+        for atc, entry in drug_classes.items():
+            for drug in entry.get("drugs", []):
+                self.atc[drug] = atc
+        self._names = sorted(self.atc, key=len, reverse=True)
+
+    def resolve(self, name: str) -> tuple[str, str | None]:
+        """(generic name, ATC class or None). Unknown names fall back to the name without salt/form."""
+        text = normalise_drug_name(name)
+        for generic in self._names:
+            if generic in text:
+                return generic, self.atc[generic]
+        stripped = text
+        for salt in SALTS:
+            if stripped.startswith(salt) and len(stripped) > len(salt):
+                stripped = stripped[len(salt):]
+                break
+        stripped = re.sub(r"(钙|钠|钾|镁)$", "", stripped) or stripped
+        return stripped, None
+
+
+# ---------------------------------------------------------------- loading and validating
+
+
+def _line_of(text: str, *keys: str) -> int | None:
+    """Best-effort line number of a table header or key in the TOML text."""
+    lines = text.splitlines()
+    for needle in keys:
+        pattern = re.compile(rf"^\s*(\[\[?\s*{re.escape(needle)}\s*\]\]?|{re.escape(needle)}\s*=)")
+        for number, line in enumerate(lines, 1):
+            if pattern.search(line):
+                return number
+    return None
+
+
+def parse_file(path: Path, known_checks: set[str] | None = None) -> Ruleset:
+    """Read and validate one ruleset file; RulesetError lists every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as ex:
+        raise MenguiError(f"规则集文件不存在：{path}") from ex
+    except UnicodeDecodeError as ex:
+        raise MenguiError(f"规则集 {path} 不是 UTF-8 编码") from ex
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as ex:
+        raise RulesetError(path, [f"TOML 语法错误：{ex}"]) from ex
+    return build(data, path, text, known_checks)
+
+
+def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None = None) -> Ruleset:
+    problems: list[str] = []
+
+    def problem(key: str, message: str, *needles: str):
+        line = _line_of(text, *(needles or (key.split(".")[-1],)))
+        where = f"第 {line} 行 " if line else ""
+        problems.append(f"{where}{key}：{message}")
+
+    for key in ("name", "version"):
+        if not isinstance(data.get(key), str) or not data.get(key):
+            problem(key, "必填，应为字符串")
+    days = data.get("default_days_supply", 1)
+    if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+        problem("default_days_supply", f"应为正整数，实际为 {days!r}")
+        days = 1
+
+    diseases: list[Disease] = []
+    seen_codes: set[str] = set()
+    for i, entry in enumerate(data.get("diseases", [])):
+        code = entry.get("code")
+        if not isinstance(code, str) or not DISEASE_CODE.match(code):
+            problem(f"diseases[{i}].code", f"病种编码应为 M + 5 位数字，实际为 {code!r}", f'code = "{code}"')
+            continue
+        if code in seen_codes:
+            problem(f"diseases[{i}].code", f"病种编码 {code} 重复", f'code = "{code}"')
+        seen_codes.add(code)
+        if not entry.get("name"):
+            problem(f"diseases[{i}].name", f"病种 {code} 缺少名称", f'code = "{code}"')
+        icd = entry.get("icd10", [])
+        if not isinstance(icd, list) or not all(isinstance(x, str) for x in icd):
+            problem(f"diseases[{i}].icd10", "应为字符串列表", f'code = "{code}"')
+            icd = []
+        diseases.append(Disease(code, entry.get("name", ""), icd, entry.get("complication_of")))
+    for d in diseases:
+        if d.complication_of and d.complication_of not in seen_codes:
+            problem(f"diseases.{d.code}.complication_of", f"引用了不存在的病种 {d.complication_of}", f'code = "{d.code}"')
+
+    exempt = data.get("exempt_diseases", [])
+    if not isinstance(exempt, list):
+        problem("exempt_diseases", "应为病种编码列表")
+        exempt = []
+    for code in exempt:
+        if diseases and code not in seen_codes:
+            problem("exempt_diseases", f"免于限额的病种 {code} 不在病种目录中", "exempt_diseases")
+
+    drug_classes = data.get("drug_classes", {})
+    seen_drugs: dict[str, str] = {}
+    for atc, entry in drug_classes.items():
+        if not ATC4.match(atc):
+            problem(f"drug_classes.{atc}", "ATC 四级分类应为 5 位，如 C10AA", f"drug_classes.{atc}")
+        drugs = entry.get("drugs") if isinstance(entry, dict) else None
+        if not isinstance(drugs, list) or not drugs:
+            problem(f"drug_classes.{atc}.drugs", "应为非空的药品通用名列表", f"drug_classes.{atc}")
+            continue
+        for drug in drugs:
+            if drug in seen_drugs:
+                problem(f"drug_classes.{atc}.drugs", f"通用名「{drug}」同时出现在 {seen_drugs[drug]} 和 {atc}", f"drug_classes.{atc}")
+            seen_drugs[drug] = atc
+
+    se = data.get("same_effect", {})
+    same_effect = SameEffect(compare_tcm=bool(se.get("compare_tcm", False)))
+    for atc in se.get("not_comparable", []):
+        if atc not in drug_classes:
+            problem("same_effect.not_comparable", f"分类 {atc} 不在 drug_classes 中", "not_comparable")
+        same_effect.not_comparable.add(atc)
+    for i, group in enumerate(se.get("groups", [])):
+        name = group.get("name") or f"group{i}"
+        for atc in group.get("classes", []):
+            if atc not in drug_classes:
+                problem(f"same_effect.groups[{i}]", f"分类 {atc} 不在 drug_classes 中", f'name = "{name}"')
+            same_effect.groups[atc] = name
+    for i, entry in enumerate(se.get("allowed", [])):
+        drugs = entry.get("drugs", [])
+        if len(drugs) != 2:
+            problem(f"same_effect.allowed[{i}]", "drugs 应为两个通用名", "same_effect.allowed")
+            continue
+        for drug in drugs:
+            if drug not in seen_drugs:
+                problem(f"same_effect.allowed[{i}]", f"通用名「{drug}」不在药品目录中", "same_effect.allowed")
+        same_effect.allowed.append((drugs[0], drugs[1], entry.get("reason", "")))
+
+    checks: dict[str, CheckConfig] = {}
+    raw_checks = data.get("checks", {})
+    if not isinstance(raw_checks, dict) or not raw_checks:
+        problem("checks", "至少需要一个 [checks.<规则编号>] 段落")
+        raw_checks = {}
+    for check_id, section in raw_checks.items():
+        if not isinstance(section, dict):
+            problem(f"checks.{check_id}", "应为表（[checks.xxx]）")
+            continue
+        review = section.get("needs_review")
+        if not isinstance(review, bool):
+            problem(f"checks.{check_id}.needs_review", "必填，应为 true 或 false", f"checks.{check_id}")
+            review = True
+        if known_checks is not None and check_id not in known_checks:
+            problem(f"checks.{check_id}", f"没有已安装的插件提供规则 {check_id}（已注册：{'、'.join(sorted(known_checks))}）",
+                    f"checks.{check_id}")
+        params = {k: v for k, v in section.items() if k != "needs_review"}
+        for key, value in params.items():
+            if key.endswith("_cap") or key.endswith("_yuan"):
+                try:
+                    yuan_to_fen(value)
+                except ValueError:
+                    problem(f"checks.{check_id}.{key}", f"金额应为元，最多两位小数，如 \"150.00\"，实际为 {value!r}", f"checks.{check_id}")
+        checks[check_id] = CheckConfig(review, params)
+
+    if problems:
+        raise RulesetError(path, problems)
+    return Ruleset(
+        name=data["name"], title=data.get("title", data["name"]), version=data["version"],
+        description=data.get("description", ""), path=Path(path), default_days_supply=days,
+        insurance_types=list(data.get("insurance_types", [])), exempt_diseases=list(exempt),
+        checks=checks, diseases=diseases, drug_classes=drug_classes, same_effect=same_effect,
+        ladder=dict(data.get("ladder", {})), raw=data,
+    )
+
+
+def available() -> dict[str, Path]:
+    """Rulesets shipped by plugins, by name."""
+    from .plugins import get_ruleset_paths
+
+    return get_ruleset_paths()
+
+
+def load(name_or_path: str | None = None, known_checks: set[str] | None = None) -> Ruleset:
+    """A ruleset by name (``jinan``) or by TOML file path."""
+    name_or_path = name_or_path or DEFAULT_RULESET
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml" or candidate.exists():
+        return parse_file(candidate, known_checks)
+    paths = available()
+    if name_or_path not in paths:
+        names = "、".join(sorted(paths)) or "（无）"
+        raise MenguiError(f"找不到规则集「{name_or_path}」。已安装的规则集：{names}；也可以给出 .toml 文件路径")
+    return parse_file(paths[name_or_path], known_checks)

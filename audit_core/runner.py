@@ -1,0 +1,318 @@
+"""Run the active ruleset's checks over one month and replace that month's flags.
+
+Verdicts are never touched. Each run is recorded in ``audit_runs``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import json
+import re
+import sqlite3
+from dataclasses import dataclass, field
+
+from .checks import AuditContext, Check
+from .errors import MenguiError
+from .plugins import get_checks, plugin_info
+from .ruleset import Ruleset, load as load_ruleset
+from .schema import now, transaction
+
+MAX_LOOKBACK_DAYS = 366
+
+
+def month_bounds(month: str) -> tuple[str, str]:
+    match = re.fullmatch(r"(\d{4})-(\d{2})", month or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise MenguiError(f"月份格式应为 YYYY-MM（如 2026-10），实际为「{month}」")
+    year, mon = int(match.group(1)), int(match.group(2))
+    last = calendar.monthrange(year, mon)[1]
+    return f"{month}-01", f"{month}-{last:02d}"
+
+
+@dataclass
+class AuditResult:
+    run_id: int
+    month: str
+    ruleset: Ruleset
+    checks: list[Check]
+    prescriptions: int
+    flags: int
+    by_check: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- shared TEMP tables
+
+
+def _prepare_codes(conn: sqlite3.Connection, ruleset: Ruleset) -> None:
+    """``code_prefixes``: every catalog code and ICD-10 prefix → catalog code; ``exempt_codes``."""
+    conn.execute("DROP TABLE IF EXISTS temp.code_prefixes")
+    conn.execute("CREATE TEMP TABLE code_prefixes (prefix TEXT PRIMARY KEY, code TEXT NOT NULL)")
+    rows = {}
+    for disease in ruleset.diseases:
+        for icd in disease.icd10:
+            rows.setdefault(icd.upper(), disease.code)
+    for disease in ruleset.diseases:
+        rows[disease.code] = disease.code
+    conn.executemany("INSERT INTO code_prefixes VALUES (?, ?)", rows.items())
+    conn.execute("DROP TABLE IF EXISTS temp.exempt_codes")
+    conn.execute("CREATE TEMP TABLE exempt_codes (code TEXT PRIMARY KEY)")
+    conn.executemany("INSERT INTO exempt_codes VALUES (?)", [(c,) for c in ruleset.exempt_diseases])
+
+
+def _token_map_sql(source: str) -> str:
+    """Map each distinct code in ``source`` (a SELECT of one column ``code``) to its catalog code:
+    the longest matching prefix, else itself."""
+    return f"""
+        SELECT t.code,
+               coalesce((SELECT p.code FROM code_prefixes p
+                         WHERE t.code LIKE p.prefix || '%' ORDER BY length(p.prefix) DESC LIMIT 1),
+                        t.code) AS catalog_code
+        FROM (SELECT DISTINCT code FROM ({source})) t
+    """
+
+
+def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
+    start, end = ctx.start, ctx.end
+    for table in ("audit_rx", "rx_codes", "token_map", "patient_days", "new_flags"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    conn.execute(
+        """
+        CREATE TEMP TABLE audit_rx AS
+        SELECT p.rx_id, p.rx_date, p.rx_time, p.patient_id, p.doctor_code, p.department,
+               p.insurance_type, p.disease_codes,
+               coalesce(i.item_fen, p.total_amount_fen, 0) AS amount_fen,
+               0 AS exempt, 0 AS disease_count, 0 AS certified
+        FROM prescriptions p
+        LEFT JOIN (SELECT rx_id, sum(amount_fen) AS item_fen FROM rx_items
+                   WHERE rx_id IN (SELECT rx_id FROM prescriptions WHERE rx_date BETWEEN :start AND :end)
+                   GROUP BY rx_id) i USING (rx_id)
+        WHERE p.rx_date BETWEEN :start AND :end
+        """,
+        {"start": start, "end": end},
+    )
+    conn.execute("CREATE UNIQUE INDEX temp.audit_rx_id ON audit_rx (rx_id)")
+    conn.execute("CREATE INDEX temp.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code)")
+    # billed disease codes, one row each
+    conn.execute(
+        """
+        CREATE TEMP TABLE rx_codes AS
+        SELECT r.rx_id, r.patient_id, j.value AS code
+        FROM audit_rx r, json_each('["' || replace(r.disease_codes, ';', '","') || '"]') j
+        WHERE r.disease_codes IS NOT NULL AND r.disease_codes != ''
+        """
+    )
+    conn.execute(
+        "CREATE TEMP TABLE token_map AS "
+        + _token_map_sql("SELECT code FROM rx_codes UNION SELECT disease_code FROM certifications")
+    )
+    conn.execute("CREATE UNIQUE INDEX temp.token_map_code ON token_map (code)")
+    conn.execute(
+        """
+        UPDATE audit_rx SET exempt = 1 WHERE rx_id IN (
+            SELECT c.rx_id FROM rx_codes c JOIN token_map t USING (code)
+            WHERE t.catalog_code IN (SELECT code FROM exempt_codes))
+        """
+    )
+    has_certifications = conn.execute("SELECT EXISTS (SELECT 1 FROM certifications)").fetchone()[0]
+    if has_certifications:
+        conn.execute(
+            """
+            CREATE TEMP TABLE patient_days AS
+            SELECT d.patient_id, d.rx_date,
+                   (SELECT count(DISTINCT t.catalog_code)
+                    FROM certifications c JOIN token_map t ON t.code = c.disease_code
+                    WHERE c.patient_id = d.patient_id AND c.valid_from <= d.rx_date
+                      AND (c.valid_to IS NULL OR c.valid_to >= d.rx_date)) AS disease_count
+            FROM (SELECT DISTINCT patient_id, rx_date FROM audit_rx) d
+            """
+        )
+    else:
+        ctx.note("未导入门规认定数据（certifications）：病种数按参保人本月处方登记的门规病种计算，未做「无有效认定」检查")
+        conn.execute(
+            """
+            CREATE TEMP TABLE patient_days AS
+            SELECT d.patient_id, d.rx_date, coalesce(m.n, 0) AS disease_count
+            FROM (SELECT DISTINCT patient_id, rx_date FROM audit_rx) d
+            LEFT JOIN (SELECT c.patient_id, count(DISTINCT t.catalog_code) AS n
+                       FROM rx_codes c JOIN token_map t USING (code) GROUP BY c.patient_id) m
+              USING (patient_id)
+            """
+        )
+    conn.execute("CREATE UNIQUE INDEX temp.patient_days_key ON patient_days (patient_id, rx_date)")
+    conn.execute(
+        """
+        UPDATE audit_rx SET disease_count = pd.disease_count, certified = (pd.disease_count > 0)
+        FROM patient_days pd
+        WHERE pd.patient_id = audit_rx.patient_id AND pd.rx_date = audit_rx.rx_date
+        """
+    )
+    if not has_certifications:
+        conn.execute("UPDATE audit_rx SET certified = NULL")
+    conn.execute(
+        """
+        CREATE TEMP TABLE new_flags (check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER,
+                                     limit_fen INTEGER, related_rx_id TEXT)
+        """
+    )
+    return conn.execute("SELECT count(*) FROM audit_rx").fetchone()[0]
+
+
+def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext) -> None:
+    """``audit_items``: items whose supply window can overlap the month, with drug identity and class."""
+    ruleset = ctx.ruleset
+    lookback = conn.execute("SELECT coalesce(max(days_supply), 1) FROM rx_items").fetchone()[0]
+    lookback = min(max(int(lookback), ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
+    for table in ("audit_items", "drug_names", "effect_classes", "allowed_pairs"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    conn.execute(
+        """
+        CREATE TEMP TABLE audit_items AS
+        SELECT i.rx_id, i.line_no, 0 AS rx_seq, p.patient_id, p.doctor_code, p.rx_date, p.rx_time,
+               (p.rx_date >= :start) AS in_month,
+               i.drug_code,
+               CASE WHEN length(i.drug_code) >= 10 THEN substr(i.drug_code, 1, 10) END AS code10,
+               i.drug_name, NULL AS generic, NULL AS atc, NULL AS effect_group, 0 AS comparable,
+               CAST(julianday(p.rx_date) AS INTEGER) AS start_day,
+               CAST(julianday(p.rx_date) AS INTEGER) + coalesce(i.days_supply, :default_days) - 1 AS end_day,
+               coalesce(pd.disease_count, 0) AS disease_count
+        FROM prescriptions p
+        JOIN rx_items i ON i.rx_id = p.rx_id
+        LEFT JOIN patient_days pd ON pd.patient_id = p.patient_id AND pd.rx_date = p.rx_date
+        WHERE p.rx_date BETWEEN date(:start, :lookback) AND :end
+          AND (p.rx_date >= :start OR date(p.rx_date, '+' || (coalesce(i.days_supply, :default_days) - 1) || ' days') >= :start)
+        """,
+        {"start": ctx.start, "end": ctx.end, "default_days": ruleset.default_days_supply,
+         "lookback": f"-{lookback} days"},
+    )
+    # order of prescriptions: date, then time, then rx_id
+    conn.execute(
+        """
+        UPDATE audit_items SET rx_seq = o.seq FROM (
+            SELECT rx_id, DENSE_RANK() OVER (ORDER BY rx_date, coalesce(rx_time, ''), rx_id) AS seq
+            FROM (SELECT DISTINCT rx_id, rx_date, rx_time FROM audit_items)) o
+        WHERE o.rx_id = audit_items.rx_id
+        """
+    )
+    # resolve each distinct product name once (a few thousand names, not millions of rows)
+    catalog = ruleset.drug_catalog()
+    names = [row[0] for row in conn.execute("SELECT DISTINCT drug_name FROM audit_items")]
+    conn.execute("CREATE TEMP TABLE drug_names (drug_name TEXT PRIMARY KEY, generic TEXT, atc TEXT)")
+    conn.executemany("INSERT INTO drug_names VALUES (?, ?, ?)", [(n, *catalog.resolve(n)) for n in names])
+    se = ruleset.same_effect
+    conn.execute("CREATE TEMP TABLE effect_classes (atc TEXT PRIMARY KEY, effect_group TEXT, comparable INTEGER)")
+    classes = set(ruleset.drug_classes) | set(se.groups)
+    conn.executemany(
+        "INSERT INTO effect_classes VALUES (?, ?, ?)",
+        [(atc, se.groups.get(atc, atc), int(atc not in se.not_comparable)) for atc in classes],
+    )
+    conn.execute(
+        """
+        UPDATE audit_items SET
+            generic = d.generic,
+            atc = CASE WHEN audit_items.drug_code GLOB 'X[A-Z][0-9][0-9][A-Z][A-Z]*' THEN substr(audit_items.drug_code, 2, 5)
+                       WHEN audit_items.drug_code GLOB 'Z*' AND length(audit_items.drug_code) >= 6 THEN 'Z:' || substr(audit_items.drug_code, 2, 5)
+                       ELSE d.atc END
+        FROM drug_names d WHERE d.drug_name = audit_items.drug_name
+        """
+    )
+    conn.execute(
+        """
+        UPDATE audit_items SET
+            effect_group = coalesce((SELECT e.effect_group FROM effect_classes e WHERE e.atc = audit_items.atc), atc),
+            comparable = CASE
+                WHEN atc IS NULL THEN 0
+                WHEN atc LIKE 'Z:%' THEN :compare_tcm
+                ELSE coalesce((SELECT e.comparable FROM effect_classes e WHERE e.atc = audit_items.atc), 1) END
+        """,
+        {"compare_tcm": int(se.compare_tcm)},
+    )
+    conn.execute("CREATE INDEX temp.audit_items_patient ON audit_items (patient_id, start_day)")
+    conn.execute("CREATE TEMP TABLE allowed_pairs (a TEXT, b TEXT, reason TEXT, PRIMARY KEY (a, b))")
+    pairs = {}
+    for a, b, reason in se.allowed:
+        pairs[(a, b)] = reason
+        pairs[(b, a)] = reason
+    conn.executemany("INSERT INTO allowed_pairs VALUES (?, ?, ?)", [(a, b, r) for (a, b), r in pairs.items()])
+
+
+# ---------------------------------------------------------------- the run
+
+
+def active_checks(ruleset: Ruleset) -> list[Check]:
+    registered = get_checks()
+    missing = [c for c in ruleset.checks if c not in registered]
+    if missing:
+        raise MenguiError(
+            f"规则集 {ruleset.name} 要求的规则 {'、'.join(missing)} 没有插件提供。"
+            f"已注册的规则：{'、'.join(sorted(registered))}（用 mengui plugins 查看）"
+        )
+    return [registered[c] for c in ruleset.checks]
+
+
+def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None = None,
+                progress=None) -> AuditResult:
+    """Run every check of the ruleset for ``month``; replace that month's flags atomically."""
+    start, end = month_bounds(month)
+    ruleset = load_ruleset(ruleset_name, known_checks=set(get_checks()))
+    checks = active_checks(ruleset)
+    ctx = AuditContext(conn, month, start, end, ruleset)
+    started = now()
+    _prepare_codes(conn, ruleset)
+    count = _prepare_rx(conn, ctx)
+    if count == 0:
+        raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
+    ctx._items_builder = lambda: _prepare_items(conn, ctx)
+    for check in checks:
+        ctx.check = check
+        try:
+            check.run(ctx)
+        except MenguiError:
+            raise
+        except Exception as ex:
+            raise MenguiError(
+                f"规则 {check.id}（插件 {check.plugin}）运行出错：{type(ex).__name__}: {ex}。本月标记未作任何改动"
+            ) from ex
+        if progress:
+            progress(check)
+    plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
+    check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review} for c in checks]
+    with transaction(conn):
+        cursor = conn.execute(
+            "INSERT INTO audit_runs (month, ruleset, ruleset_version, checks, plugins, started_at, notes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (month, ruleset.name, ruleset.version, json.dumps(check_list, ensure_ascii=False),
+             json.dumps(plugins, ensure_ascii=False), started, "\n".join(ctx.notes) or None),
+        )
+        run_id = cursor.lastrowid
+        conn.execute("DELETE FROM flags WHERE month = ?", (month,))
+        conn.execute(
+            """
+            INSERT INTO flags (rx_id, check_id, month, rx_date, doctor_code, department, patient_id,
+                               detail, amount_fen, limit_fen, related_rx_id, run_id)
+            SELECT f.rx_id, f.check_id, :month, r.rx_date, r.doctor_code, r.department, r.patient_id,
+                   group_concat(f.detail, '；'), max(f.amount_fen), max(f.limit_fen), min(f.related_rx_id), :run_id
+            FROM temp.new_flags f JOIN temp.audit_rx r USING (rx_id)
+            GROUP BY f.rx_id, f.check_id
+            """,
+            {"month": month, "run_id": run_id},
+        )
+        by_check = {row[0]: row[1] for row in conn.execute(
+            "SELECT check_id, count(*) FROM flags WHERE month = ? GROUP BY check_id", (month,))}
+        total = sum(by_check.values())
+        conn.execute("UPDATE audit_runs SET finished_at = ?, flag_count = ? WHERE run_id = ?", (now(), total, run_id))
+    for table in ("audit_rx", "audit_items", "rx_codes", "token_map", "patient_days", "new_flags",
+                  "drug_names", "effect_classes", "allowed_pairs", "code_prefixes", "exempt_codes"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    return AuditResult(run_id, month, ruleset, checks, count, total,
+                       {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes)
+
+
+def summary_by_department(conn: sqlite3.Connection, month: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        """
+        SELECT coalesce(department, '（未填科室）') AS department, check_id, count(*) AS n
+        FROM flags WHERE month = ? GROUP BY 1, 2 ORDER BY 1, 2
+        """,
+        (month,),
+    ).fetchall()

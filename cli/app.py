@@ -1,0 +1,220 @@
+"""The ``mengui`` command line. Thin: parse options, call ``mengui_core``, print in Chinese."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from mengui_core import __version__
+from mengui_core import plugins as plugin_manager
+from mengui_core import ruleset as rulesets_module
+from mengui_core.errors import MenguiError
+from mengui_core.inputs import KINDS
+from mengui_core.loader import load_files
+from mengui_core.runner import audit_month, summary_by_department
+from mengui_core.schema import connect
+
+from .output import table
+
+
+class UserFacingError(click.ClickException):
+    exit_code = 1
+
+    def show(self, file=None):
+        click.echo(f"错误：{self.message}", err=True)
+
+
+class Group(click.Group):
+    """Turns every user error into a Chinese message and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except MenguiError as ex:
+            raise UserFacingError(str(ex)) from ex
+        except sqlite3.OperationalError as ex:
+            raise UserFacingError(f"数据库操作失败：{ex}（数据库可能被其他程序占用或已损坏）") from ex
+
+
+def check_names() -> dict:
+    return {c.id: c for c in plugin_manager.get_checks().values()}
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", message="mengui-audit %(version)s")
+@click.option("--plugins-dir", type=click.Path(file_okay=False, exists=True), envvar="MENGUI_PLUGINS_DIR",
+              help="从此目录加载未打包的 .py 插件（也可用环境变量 MENGUI_PLUGINS_DIR）")
+def cli(plugins_dir):
+    """门规处方审核工具：导入处方数据、按规则集审核、输出公示名单。"""
+    plugin_manager.load_plugins()
+    if plugins_dir:
+        plugin_manager.load_plugins_dir(plugins_dir)
+
+
+# ---------------------------------------------------------------- load
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--kind", type=click.Choice(list(KINDS)), help="指定文件类型（默认按文件名判断）")
+@click.option("--dry-run", is_flag=True, help="只检查文件，不写入数据库")
+def load(db, paths, kind, dry_run):
+    """导入 CSV / XLSX 文件或整个目录到数据库 DB。"""
+    from mengui_core.loader import plan
+
+    planned = plan(paths, kind)
+    total = sum(p.stat().st_size for p, _ in planned)
+    conn = connect(db)
+    aliases = plugin_manager.get_input_aliases()
+    with click.progressbar(length=total, label="读取并校验文件", file=sys.stderr, show_eta=False) as bar:
+        result = load_files(conn, [p for p, _ in planned], kind=kind, aliases=aliases,
+                            progress=bar.update, dry_run=dry_run)
+    rows = [[f.file, KINDS[f.kind].label, f.encoding.upper(), f.rows] for f in result.files]
+    click.echo(table(["文件", "类型", "编码", "行数"], rows, right={3}))
+    if dry_run:
+        click.echo(f"\n检查通过：{len(result.files)} 个文件均无错误（--dry-run，未写入数据库）。")
+        return
+    click.echo()
+    changes = [[KINDS[t.table].label + f"（{t.table}）", t.inserted, t.replaced, t.unchanged] for t in result.tables]
+    click.echo(table(["数据表", "新增", "更新", "未变"], changes, right={1, 2, 3}))
+    click.echo(f"\n导入完成：{db}")
+
+
+# ---------------------------------------------------------------- audit
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", required=True, help="审核月份，格式 YYYY-MM")
+@click.option("--ruleset", "ruleset_name", default=None, help="规则集名称或 .toml 路径（默认 jinan）")
+def audit(db, month, ruleset_name):
+    """按规则集审核某月处方，重新生成该月的标记（保留审核结论）。"""
+    conn = connect(db, create=False)
+    click.echo(f"正在审核 {month} ……", err=True)
+    result = audit_month(conn, month, ruleset_name,
+                         progress=lambda check: click.echo(f"  ✓ {check.title}（{check.id}）", err=True))
+    print_audit_summary(conn, result)
+
+
+def print_audit_summary(conn, result) -> None:
+    rs = result.ruleset
+    click.echo(f"\n{result.month} 审核完成（规则集 {rs.name} {rs.version}，运行编号 {result.run_id}）")
+    click.echo(f"审核处方 {result.prescriptions} 张，标记 {result.flags} 条。\n")
+    rows = [[c.title, c.id, "需审核" if rs.checks[c.id].needs_review else "直接计入", result.by_check.get(c.id, 0)]
+            for c in result.checks]
+    click.echo(table(["规则", "编号", "认定方式", "标记数"], rows, right={3}))
+    dept = summary_by_department(conn, result.month)
+    if dept:
+        titles = {c.id: c.title for c in result.checks}
+        ids = [c.id for c in result.checks]
+        by_dept: dict[str, dict] = {}
+        for row in dept:
+            by_dept.setdefault(row["department"], {})[row["check_id"]] = row["n"]
+        rows = [[d] + [counts.get(i, 0) for i in ids] + [sum(counts.values())] for d, counts in sorted(by_dept.items())]
+        click.echo("\n按科室：")
+        click.echo(table(["科室"] + [titles[i] for i in ids] + ["合计"], rows, right=set(range(1, len(ids) + 2))))
+    for note in result.notes:
+        click.echo(f"\n注意：{note}")
+
+
+# ---------------------------------------------------------------- plugins and rulesets
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出")
+def plugins(as_json):
+    """列出已注册的插件、它们提供的规则和规则集。"""
+    info = plugin_manager.plugin_info()
+    checks = plugin_manager.get_checks()
+    sets = plugin_manager.get_ruleset_paths()
+    for row in info:
+        row["checks"] = sorted(c.id for c in checks.values() if c.plugin == row["name"])
+    if as_json:
+        click.echo(json.dumps({"plugins": info, "rulesets": {k: str(v) for k, v in sets.items()}},
+                              ensure_ascii=False, indent=2))
+        return
+    rows = [[r["name"], r["distribution"] or "（插件目录）", r["version"] or "", "、".join(r["checks"]) or "-",
+             "、".join(h.replace("register_", "") for h in r["hooks"])] for r in info]
+    click.echo(table(["插件", "发行包", "版本", "提供的规则", "实现的钩子"], rows))
+    click.echo("\n规则：")
+    click.echo(table(["编号", "名称", "插件"], [[c.id, c.title, c.plugin] for c in checks.values()]))
+    click.echo("\n规则集：" + "、".join(sorted(sets)))
+
+
+@cli.group(invoke_without_command=True)
+@click.pass_context
+def rulesets(ctx):
+    """列出、查看、校验规则集。"""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(rulesets_list)
+
+
+@rulesets.command("list")
+def rulesets_list():
+    """列出已安装的规则集。"""
+    rows = []
+    for name, path in sorted(rulesets_module.available().items()):
+        rs = rulesets_module.parse_file(path)
+        rows.append([name, rs.version, rs.title, "、".join(rs.checks)])
+    click.echo(table(["名称", "版本", "标题", "启用的规则"], rows))
+
+
+@rulesets.command("show")
+@click.argument("name", default=rulesets_module.DEFAULT_RULESET)
+def rulesets_show(name):
+    """显示一个规则集的要点（名称或 .toml 路径）。"""
+    from mengui_core.ruleset import format_yuan, yuan_to_fen
+
+    rs = rulesets_module.load(name)
+    click.echo(f"{rs.title}\n名称 {rs.name}  版本 {rs.version}  文件 {rs.path}")
+    if rs.description:
+        click.echo(rs.description)
+    registered = plugin_manager.get_checks()
+    rows = []
+    for check_id, cfg in rs.checks.items():
+        params = []
+        for key, value in cfg.params.items():
+            if key.endswith("_cap") or key.endswith("_yuan"):
+                value = format_yuan(yuan_to_fen(value)) + " 元"
+            params.append(f"{key}={value}")
+        title = registered[check_id].title if check_id in registered else "（未安装）"
+        rows.append([check_id, title, "需审核" if cfg.needs_review else "直接计入", "，".join(params)])
+    click.echo()
+    click.echo(table(["规则", "名称", "认定方式", "参数"], rows))
+    exempt = "、".join(f"{c} {rs.disease_name(c) or ''}".strip() for c in rs.exempt_diseases)
+    click.echo(f"\n免于限额的病种：{exempt or '无'}")
+    click.echo(f"缺省用药天数：{rs.default_days_supply} 天")
+    click.echo(f"病种目录 {len(rs.diseases)} 个（其中并发症 {sum(1 for d in rs.diseases if d.complication_of)} 个），"
+               f"药品分类 {len(rs.drug_classes)} 类、通用名 {sum(len(c['drugs']) for c in rs.drug_classes.values())} 个，"
+               f"同效合并组 {len(set(rs.same_effect.groups.values()))} 个，允许联用 {len(rs.same_effect.allowed)} 组")
+
+
+@rulesets.command("validate")
+@click.argument("file", type=click.Path(dir_okay=False))
+def rulesets_validate(file):
+    """校验规则集文件，列出每一处错误。"""
+    rs = rulesets_module.parse_file(Path(file), known_checks=set(plugin_manager.get_checks()))
+    click.echo(f"规则集 {rs.name}（版本 {rs.version}）校验通过：{len(rs.checks)} 条规则，{len(rs.diseases)} 个病种。")
+
+
+# ---------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.argument("directory", default="mengui-demo", type=click.Path(file_okay=False))
+@click.option("--months", default=3, show_default=True, type=click.IntRange(1, 12), help="生成几个月的数据")
+@click.option("--seed", default=20261101, show_default=True, help="随机种子（相同种子生成相同数据）")
+def demo(directory, months, seed):
+    """生成一家医院的模拟数据，导入并逐月审核，然后说明如何查看结果。"""
+    from mengui_core.demo import run_demo
+
+    run_demo(Path(directory), months=months, seed=seed, echo=click.echo, summary=print_audit_summary)
+
+
+def main():  # pragma: no cover - console script entry
+    cli()

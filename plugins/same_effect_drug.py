@@ -1,0 +1,45 @@
+"""``same_effect_drug``: two different drugs of the same therapeutic class with overlapping supply.
+
+The class is the ATC level-4 code (from the national drug code, else the
+ruleset's drug catalog), merged into the ruleset's same-effect groups; classes
+marked ``not_comparable`` and the ruleset's ``allowed`` combinations are skipped.
+"""
+
+from mengui_core import hookimpl
+from mengui_core.checks import Check
+
+from .duplicate_drug import PAIRS, SAME_DRUG, pair_detail
+
+CHECK_ID = "same_effect_drug"
+
+
+def run(ctx):
+    ctx.ensure_items()
+    ctx.add_flags(
+        f"""
+        SELECT b.rx_id,
+               '患者有 ' || max(b.disease_count) || ' 个门规病种，相同疗效药品：' ||
+               group_concat({pair_detail("同类药品（' || b.effect_group || '）")}, '；') AS detail,
+               NULL AS amount_fen, NULL AS limit_fen,
+               min(CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END) AS related_rx_id
+        {PAIRS}
+          AND NOT {SAME_DRUG}
+          AND a.comparable = 1 AND b.comparable = 1
+          AND a.effect_group = b.effect_group
+          AND NOT EXISTS (SELECT 1 FROM temp.allowed_pairs ap WHERE ap.a = a.generic AND ap.b = b.generic)
+        GROUP BY b.rx_id
+        """,
+        {"min_diseases": ctx.param("min_diseases", 2)},
+    )
+
+
+@hookimpl
+def register_checks(register):
+    register(
+        Check(
+            id=CHECK_ID,
+            title="相同疗效药品",
+            description="患有两种及以上门规病种的参保人，在用药周期重叠期间被开具同一治疗类别（ATC 四级或规则集合并的类别）的不同药品。",
+            run=run,
+        )
+    )

@@ -1,0 +1,72 @@
+"""Build HIS-shaped export files for tests: real CSV files with the contract's columns."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from mengui_core.loader import load_files
+from mengui_core.runner import audit_month
+from mengui_core.schema import connect
+
+DOCTOR_HEADERS = ["doctor_code", "doctor_name", "department", "qualified"]
+CERT_HEADERS = ["patient_id", "disease_code", "disease_name", "kind", "valid_from", "valid_to"]
+RX_HEADERS = ["rx_id", "rx_date", "patient_id", "patient_name", "insurance_type", "doctor_code",
+              "department", "disease_codes", "total_amount"]
+ITEM_HEADERS = ["rx_id", "line_no", "drug_code", "drug_name", "spec", "quantity", "unit",
+                "unit_price", "amount", "days_supply"]
+
+
+class Exports:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.doctors: list[list] = []
+        self.certs: list[list] = []
+        self.rxs: list[list] = []
+        self.items: list[list] = []
+
+    def doctor(self, code, name="王建国", department="心血管内科"):
+        self.doctors.append([code, name, department, "1"])
+        return self
+
+    def cert(self, patient, code, kind="disease", valid_from="2020-01-01", valid_to="", name=""):
+        self.certs.append([patient, code, name, kind, valid_from, valid_to])
+        return self
+
+    def rx(self, rx_id, date, patient, *, doctor="D01", codes="M03900", total=None, items=(), time="",
+           insurance="城镇职工医疗保险", department="心血管内科"):
+        """items: (drug_name, amount_yuan, days_supply, drug_code) tuples; ``total`` the header amount."""
+        when = f"{date} {time}".strip()
+        self.rxs.append([rx_id, when, patient, "患者" + patient[-2:], insurance, doctor, department, codes,
+                         "" if total is None else total])
+        for line, item in enumerate(items, 1):
+            name, amount, days, code = (list(item) + [None, None])[:4]
+            self.items.append([rx_id, line, code or "", name, "", "1", "盒", amount, amount,
+                               "" if days is None else days])
+        return self
+
+    def write(self) -> Path:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for name, headers, rows in (("doctors", DOCTOR_HEADERS, self.doctors),
+                                    ("certifications", CERT_HEADERS, self.certs),
+                                    ("prescriptions", RX_HEADERS, self.rxs),
+                                    ("rx_items", ITEM_HEADERS, self.items)):
+            if rows:
+                with open(self.directory / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
+                    writer = csv.writer(fh)
+                    writer.writerow(headers)
+                    writer.writerows(rows)
+        return self.directory
+
+    def audit(self, db_path, month, ruleset=None) -> dict[tuple[str, str], dict]:
+        """Load the files, audit ``month``, return the flags by (rx_id, check_id)."""
+        conn = connect(db_path)
+        load_files(conn, [self.write()])
+        audit_month(conn, month, ruleset or __import__("os").environ.get("TMP_RS"))
+        rows = conn.execute("SELECT * FROM flags WHERE month = ?", (month,)).fetchall()
+        conn.close()
+        return {(r["rx_id"], r["check_id"]): dict(r) for r in rows}
+
+
+def flagged(flags: dict, check_id: str) -> set[str]:
+    return {rx for rx, check in flags if check == check_id}
