@@ -13,7 +13,7 @@ TEMP tables it can read (documented in ``docs/plugins.md``):
     the items of every prescription whose supply window can reach into the
     month: ``rx_id, line_no, rx_seq`` (order of prescriptions: date, time, id),
     ``patient_id, doctor_code, rx_date, in_month, drug_code, code10, drug_name,
-    generic, atc, effect_group, comparable, start_day, end_day`` (julian day
+    generic, atc, effect_group, effect_title, comparable, start_day, end_day`` (julian day
     numbers, inclusive), ``disease_count``.
 
 A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects

@@ -24,6 +24,7 @@ import re
 import pluggy
 
 from . import hookspecs
+from .errors import MenguiError
 
 DISTRIBUTION = "mengui-audit"
 GROUP = "mengui"
@@ -63,19 +64,20 @@ def load_plugins() -> None:
             continue
         if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
             continue
-        plugin = ep.load()
+        try:
+            plugin = ep.load()
+        except Exception as ex:  # a broken installed plugin must say which one it is
+            raise MenguiError(f"无法加载插件 {ep.name}（{ep.value}，来自 {dist}）：{type(ex).__name__}: {ex}") from ex
         pm.register(plugin, name=ep.name)
         _distributions[ep.name] = ep.dist
-    plugins_dir = os.environ.get("MENGUI_PLUGINS_DIR")
-    if plugins_dir:
-        load_plugins_dir(plugins_dir)
-    pm.check_pending()
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as ex:
+        raise MenguiError(f"插件实现了不存在的钩子：{ex}") from ex
 
 
 def load_plugins_dir(directory: str | os.PathLike) -> list[str]:
     """Register every loose ``*.py`` file in ``directory`` as a plugin (like datasette's --plugins-dir)."""
-    from .errors import MenguiError
-
     path = Path(directory)
     if not path.is_dir():
         raise MenguiError(f"插件目录不存在：{path}")
@@ -92,7 +94,11 @@ def load_plugins_dir(directory: str | os.PathLike) -> list[str]:
             raise MenguiError(f"无法加载插件文件 {file}：{type(ex).__name__}: {ex}") from ex
         pm.register(module, name=name)
         names.append(name)
-    pm.check_pending()
+        try:
+            pm.check_pending()
+        except pluggy.PluginValidationError as ex:
+            pm.unregister(name=name)
+            raise MenguiError(f"插件文件 {file} 无效：{ex}") from ex
     return names
 
 
@@ -117,7 +123,6 @@ def plugin_info() -> list[dict]:
 def get_checks() -> dict:
     """All registered checks by id. Two plugins claiming one id is an error."""
     from .checks import Check
-    from .errors import MenguiError
 
     load_plugins()
     checks: dict[str, Check] = {}
@@ -136,7 +141,12 @@ def get_checks() -> dict:
             owners[check.id] = _owner
             check.plugin = _owner
 
-        impl.function(register=register)
+        try:
+            impl.function(register=register)
+        except MenguiError:
+            raise
+        except Exception as ex:
+            raise MenguiError(f"插件 {impl.plugin_name} 注册规则时出错：{type(ex).__name__}: {ex}") from ex
     return checks
 
 

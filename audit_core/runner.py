@@ -172,7 +172,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext) -> None:
                (p.rx_date >= :start) AS in_month,
                i.drug_code,
                CASE WHEN length(i.drug_code) >= 10 THEN substr(i.drug_code, 1, 10) END AS code10,
-               i.drug_name, NULL AS generic, NULL AS atc, NULL AS effect_group, 0 AS comparable,
+               i.drug_name, NULL AS generic, NULL AS atc, NULL AS effect_group, NULL AS effect_title, 0 AS comparable,
                CAST(julianday(p.rx_date) AS INTEGER) AS start_day,
                CAST(julianday(p.rx_date) AS INTEGER) + coalesce(i.days_supply, :default_days) - 1 AS end_day,
                coalesce(pd.disease_count, 0) AS disease_count
@@ -200,11 +200,20 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext) -> None:
     conn.execute("CREATE TEMP TABLE drug_names (drug_name TEXT PRIMARY KEY, generic TEXT, atc TEXT)")
     conn.executemany("INSERT INTO drug_names VALUES (?, ?, ?)", [(n, *catalog.resolve(n)) for n in names])
     se = ruleset.same_effect
-    conn.execute("CREATE TEMP TABLE effect_classes (atc TEXT PRIMARY KEY, effect_group TEXT, comparable INTEGER)")
+    conn.execute(
+        "CREATE TEMP TABLE effect_classes (atc TEXT PRIMARY KEY, effect_group TEXT, effect_title TEXT, comparable INTEGER)"
+    )
     classes = set(ruleset.drug_classes) | set(se.groups)
+
+    def title(atc):
+        if atc in se.groups:
+            return se.groups[atc]
+        name = ruleset.drug_classes.get(atc, {}).get("title")
+        return f"{name}，{atc}" if name else atc
+
     conn.executemany(
-        "INSERT INTO effect_classes VALUES (?, ?, ?)",
-        [(atc, se.groups.get(atc, atc), int(atc not in se.not_comparable)) for atc in classes],
+        "INSERT INTO effect_classes VALUES (?, ?, ?, ?)",
+        [(atc, se.groups.get(atc, atc), title(atc), int(atc not in se.not_comparable)) for atc in classes],
     )
     conn.execute(
         """
@@ -220,6 +229,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext) -> None:
         """
         UPDATE audit_items SET
             effect_group = coalesce((SELECT e.effect_group FROM effect_classes e WHERE e.atc = audit_items.atc), atc),
+            effect_title = coalesce((SELECT e.effect_title FROM effect_classes e WHERE e.atc = audit_items.atc), atc),
             comparable = CASE
                 WHEN atc IS NULL THEN 0
                 WHEN atc LIKE 'Z:%' THEN :compare_tcm

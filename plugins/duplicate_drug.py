@@ -26,14 +26,14 @@ SAME_DRUG = """coalesce(a.code10 = b.code10
                          OR ((a.code10 IS NULL OR b.code10 IS NULL) AND a.generic = b.generic), 0)"""
 
 
-def pair_detail(title: str) -> str:
-    """SQL for a Chinese description of one pair (a, b)."""
+def pair_detail(prefix: str = "''") -> str:
+    """SQL describing one pair (a earlier, b at fault) in Chinese; ``prefix`` is an SQL text expression."""
     return f"""
-        CASE WHEN a.rx_id = b.rx_id
-             THEN '同一处方内' || '{title}：「' || a.drug_name || '」与「' || b.drug_name || '」'
-             ELSE '{title}：「' || b.drug_name || '」（' || b.rx_date || ' 起 ' || (b.end_day - b.start_day + 1)
-                  || ' 天）与处方 ' || a.rx_id || ' 的「' || a.drug_name || '」（' || a.rx_date || ' 起 '
-                  || (a.end_day - a.start_day + 1) || ' 天，医师 ' || a.doctor_code || '）用药时间重叠'
+        {prefix} || CASE WHEN a.rx_id = b.rx_id
+             THEN '同一处方内开具「' || a.drug_name || '」与「' || b.drug_name || '」'
+             ELSE '「' || b.drug_name || '」（' || b.rx_date || ' 起 ' || (b.end_day - b.start_day + 1)
+                  || ' 天）与处方 ' || a.rx_id || '（' || a.rx_date || '，医师 ' || a.doctor_code || '）的「'
+                  || a.drug_name || '」（' || (a.end_day - a.start_day + 1) || ' 天）用药时间重叠'
         END
     """
 
@@ -44,7 +44,7 @@ def run(ctx):
         f"""
         SELECT b.rx_id,
                '患者有 ' || max(b.disease_count) || ' 个门规病种，重复用药：' ||
-               group_concat({pair_detail('重复开具相同药品')}, '；') AS detail,
+               group_concat({pair_detail()}, '；') AS detail,
                NULL AS amount_fen, NULL AS limit_fen,
                min(CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END) AS related_rx_id
         {PAIRS} AND {SAME_DRUG}

@@ -19,7 +19,7 @@ def run(ctx):
         f"""
         SELECT b.rx_id,
                '患者有 ' || max(b.disease_count) || ' 个门规病种，相同疗效药品：' ||
-               group_concat({pair_detail("同类药品（' || b.effect_group || '）")}, '；') AS detail,
+               group_concat({pair_detail("'同属' || b.effect_title || '：'")}, '；') AS detail,
                NULL AS amount_fen, NULL AS limit_fen,
                min(CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END) AS related_rx_id
         {PAIRS}

@@ -62,7 +62,7 @@ class Exports:
         """Load the files, audit ``month``, return the flags by (rx_id, check_id)."""
         conn = connect(db_path)
         load_files(conn, [self.write()])
-        audit_month(conn, month, ruleset or __import__("os").environ.get("TMP_RS"))
+        audit_month(conn, month, ruleset)
         rows = conn.execute("SELECT * FROM flags WHERE month = ?", (month,)).fetchall()
         conn.close()
         return {(r["rx_id"], r["check_id"]): dict(r) for r in rows}

@@ -1,0 +1,151 @@
+"""The plugin system: built-ins through entry points, loose plugin files, rulesets choosing checks."""
+
+import textwrap
+from importlib import metadata
+
+import pytest
+
+from mengui_core import plugins
+from mengui_core.errors import MenguiError
+from mengui_core.loader import load_files
+from mengui_core.runner import audit_month
+from mengui_core.schema import connect
+
+BUILT_IN_CHECKS = {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified"}
+
+WEEKEND_PLUGIN = '''
+from mengui_core import hookimpl
+from mengui_core.checks import Check
+
+
+def run(ctx):
+    ctx.add_flags("""
+        SELECT rx_id, '周末开具的门规处方' AS detail, amount_fen, NULL AS limit_fen, NULL AS related_rx_id
+        FROM temp.audit_rx WHERE strftime('%w', rx_date) IN ('0', '6')
+    """)
+
+
+@hookimpl
+def register_checks(register):
+    register(Check(id="weekend_rx", title="周末处方", description="周末开具的处方", run=run))
+'''
+
+
+@pytest.fixture
+def clean_pm():
+    """Unregister whatever a test adds to the process-wide plugin manager."""
+    plugins.load_plugins()
+    before = {plugins.pm.get_name(p) for p in plugins.pm.get_plugins()}
+    yield plugins.pm
+    for plugin in list(plugins.pm.get_plugins()):
+        if plugins.pm.get_name(plugin) not in before:
+            plugins.pm.unregister(plugin)
+
+
+def test_built_in_plugins_are_ordinary_entry_points_of_this_distribution():
+    eps = {ep.name: ep for ep in metadata.entry_points(group="mengui")}
+    assert {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified", "jinan"} <= set(eps)
+    info = {row["name"]: row for row in plugins.plugin_info()}
+    for name in ("amount_cap", "duplicate_drug", "same_effect_drug", "uncertified", "jinan"):
+        assert info[name]["distribution"] == "mengui-audit"
+        assert eps[name].value.startswith("mengui_plugins.")
+    assert set(plugins.get_checks()) == BUILT_IN_CHECKS
+    assert "jinan" in plugins.get_ruleset_paths()
+
+
+def test_no_generic_top_level_packages_are_installed():
+    top_level = set(metadata.distribution("mengui-audit").read_text("top_level.txt").split()) if \
+        metadata.distribution("mengui-audit").read_text("top_level.txt") else set()
+    packages = {name.split(".")[0] for name in metadata.packages_distributions() if name.startswith("mengui")}
+    assert "mengui_core" in packages and "mengui_cli" in packages
+    assert not ({"cli", "plugins", "rulesets", "audit_core"} & top_level)
+
+
+def test_a_loose_plugin_file_adds_a_check_that_only_its_ruleset_runs(tmp_path, exports, db_path, clean_pm):
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    (plugin_dir / "weekend.py").write_text(WEEKEND_PLUGIN, encoding="utf-8")
+    plugins.load_plugins_dir(plugin_dir)
+    assert "weekend_rx" in plugins.get_checks()
+
+    exports.cert("P1", "M03900")
+    exports.rx("R1", "2026-10-10", "P1", items=[("苯磺酸氨氯地平片", "20.00", 7, "")])  # a Saturday
+    exports.rx("R2", "2026-10-12", "P1", items=[("苯磺酸氨氯地平片", "20.00", 7, "")])  # a Monday
+    conn = connect(db_path)
+    load_files(conn, [exports.write()])
+
+    # the default ruleset has no [checks.weekend_rx]: installing the plugin changes nothing
+    result = audit_month(conn, "2026-10")
+    assert result.flags == 0 and "weekend_rx" not in result.by_check
+
+    ruleset = tmp_path / "weekend.toml"
+    ruleset.write_text(textwrap.dedent("""
+        name = "weekend"
+        version = "1"
+        [checks.weekend_rx]
+        needs_review = true
+    """), encoding="utf-8")
+    result = audit_month(conn, "2026-10", str(ruleset))
+    assert result.by_check == {"weekend_rx": 1}
+    assert [tuple(r) for r in conn.execute("SELECT rx_id, check_id FROM flags")] == [("R1", "weekend_rx")]
+
+
+def test_a_misspelled_hook_fails_loudly(tmp_path, clean_pm):
+    (tmp_path / "typo.py").write_text(
+        "from mengui_core import hookimpl\n\n@hookimpl\ndef register_check(register):\n    pass\n", encoding="utf-8")
+    with pytest.raises(MenguiError, match="register_check"):
+        plugins.load_plugins_dir(tmp_path)
+    assert plugins.pm.get_plugin("plugins_dir.typo") is None
+
+
+def test_two_plugins_claiming_one_check_id_is_an_error(tmp_path, clean_pm):
+    (tmp_path / "clash.py").write_text(textwrap.dedent('''
+        from mengui_core import hookimpl
+        from mengui_core.checks import Check
+
+        @hookimpl
+        def register_checks(register):
+            register(Check(id="amount_cap", title="x", description="x", run=lambda ctx: None))
+    '''), encoding="utf-8")
+    plugins.load_plugins_dir(tmp_path)
+    with pytest.raises(MenguiError, match="amount_cap 重复注册"):
+        plugins.get_checks()
+
+
+def test_a_failing_check_names_its_plugin_and_keeps_the_previous_flags(tmp_path, exports, db_path, clean_pm):
+    exports.cert("P1", "M03900")
+    exports.rx("R1", "2026-10-12", "P1", items=[("苯磺酸氨氯地平片", "200.00", 7, "")])
+    conn = connect(db_path)
+    load_files(conn, [exports.write()])
+    audit_month(conn, "2026-10")
+    before = [tuple(r) for r in conn.execute("SELECT rx_id, check_id, run_id FROM flags")]
+    assert before == [("R1", "amount_cap", 1)]
+
+    (tmp_path / "broken.py").write_text(textwrap.dedent('''
+        from mengui_core import hookimpl
+        from mengui_core.checks import Check
+
+        def run(ctx):
+            ctx.add_flags("SELECT no_such_column FROM temp.audit_rx")
+
+        @hookimpl
+        def register_checks(register):
+            register(Check(id="broken_check", title="坏规则", description="x", run=run))
+    '''), encoding="utf-8")
+    plugins.load_plugins_dir(tmp_path)
+    ruleset = tmp_path / "with_broken.toml"
+    ruleset.write_text('name = "x"\nversion = "1"\n[checks.amount_cap]\nneeds_review = true\nsingle_cap = "100"\n'
+                       '[checks.broken_check]\nneeds_review = true\n', encoding="utf-8")
+    with pytest.raises(MenguiError, match=r"broken_check（插件 plugins_dir.broken）运行出错"):
+        audit_month(conn, "2026-10", str(ruleset))
+    assert [tuple(r) for r in conn.execute("SELECT rx_id, check_id, run_id FROM flags")] == before
+
+
+def test_a_ruleset_naming_an_unregistered_check_is_an_error(tmp_path, exports, db_path):
+    exports.rx("R1", "2026-10-12", "P1", items=[("苯磺酸氨氯地平片", "20.00", 7, "")])
+    conn = connect(db_path)
+    load_files(conn, [exports.write()])
+    ruleset = tmp_path / "other.toml"
+    ruleset.write_text('name = "other"\nversion = "1"\n\n[checks.monthly_cap]\nneeds_review = true\n', encoding="utf-8")
+    with pytest.raises(MenguiError, match=r"第 4 行 checks.monthly_cap：没有已安装的插件提供规则 monthly_cap"):
+        audit_month(conn, "2026-10", str(ruleset))
