@@ -158,15 +158,46 @@ class DrugCatalog:
 # ---------------------------------------------------------------- loading and validating
 
 
-def _line_of(text: str, *keys: str) -> int | None:
-    """Best-effort line number of a table header or key in the TOML text."""
+def _line_of(text: str, key: str) -> int | None:
+    """Line number of a dotted key such as ``checks.amount_cap.single_cap`` or ``diseases[3].code``.
+
+    Finds the longest table header the key starts with (``[checks.amount_cap]``, the
+    n-th ``[[diseases]]``), then the key's own line inside that table; else the header's line.
+    """
     lines = text.splitlines()
-    for needle in keys:
-        pattern = re.compile(rf"^\s*(\[\[?\s*{re.escape(needle)}\s*\]\]?|{re.escape(needle)}\s*=)")
-        for number, line in enumerate(lines, 1):
-            if pattern.search(line):
-                return number
-    return None
+    segments: list = []
+    for part in key.split("."):
+        match = re.fullmatch(r"([^\[]+)(?:\[(\d+)\])?", part)
+        if not match:
+            return None
+        segments.append(match.group(1))
+        if match.group(2) is not None:
+            segments.append(int(match.group(2)))
+    header_line, body_start, rest = None, 0, segments
+    for cut in range(len(segments), 0, -1):
+        names = [x for x in segments[:cut] if isinstance(x, str)]
+        index = segments[cut - 1] if isinstance(segments[cut - 1], int) else None
+        if index is None and cut < len(segments) and isinstance(segments[cut], int):
+            continue
+        dotted = re.escape(".".join(names)).replace("\\.", r"\s*\.\s*")
+        pattern = re.compile(rf"^\s*\[\[\s*{dotted}\s*\]\]" if index is not None else rf"^\s*\[\s*{dotted}\s*\]")
+        seen = -1
+        for number, line in enumerate(lines):
+            if pattern.match(line):
+                seen += 1
+                if index is None or seen == index:
+                    header_line, body_start, rest = number + 1, number + 1, segments[cut:]
+                    break
+        if header_line:
+            break
+    wanted = next((x for x in rest if isinstance(x, str)), None)
+    if wanted:
+        for number in range(body_start, len(lines)):
+            if re.match(r"^\s*\[", lines[number]):
+                break
+            if re.match(rf"^\s*\"?{re.escape(wanted)}\"?\s*=", lines[number]):
+                return number + 1
+    return header_line
 
 
 def parse_file(path: Path, known_checks: set[str] | None = None) -> Ruleset:
@@ -188,8 +219,8 @@ def parse_file(path: Path, known_checks: set[str] | None = None) -> Ruleset:
 def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None = None) -> Ruleset:
     problems: list[str] = []
 
-    def problem(key: str, message: str, *needles: str):
-        line = _line_of(text, *(needles or (key.split(".")[-1],)))
+    def problem(key: str, message: str, *_ignored: str):
+        line = _line_of(text, key)
         where = f"第 {line} 行 " if line else ""
         problems.append(f"{where}{key}：{message}")
 
@@ -218,9 +249,9 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
             problem(f"diseases[{i}].icd10", "应为字符串列表", f'code = "{code}"')
             icd = []
         diseases.append(Disease(code, entry.get("name", ""), icd, entry.get("complication_of")))
-    for d in diseases:
+    for i, d in enumerate(diseases):
         if d.complication_of and d.complication_of not in seen_codes:
-            problem(f"diseases.{d.code}.complication_of", f"引用了不存在的病种 {d.complication_of}", f'code = "{d.code}"')
+            problem(f"diseases[{i}].complication_of", f"病种 {d.code} 的 complication_of 引用了不存在的病种 {d.complication_of}")
 
     exempt = data.get("exempt_diseases", [])
     if not isinstance(exempt, list):

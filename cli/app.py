@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -28,8 +29,40 @@ class UserFacingError(click.ClickException):
         click.echo(f"错误：{self.message}", err=True)
 
 
+USAGE_MESSAGES = [  # click's own usage errors, in the clerk's language
+    (r"Missing option '(.+?)'.*", r"缺少选项 \1"),
+    (r"Missing argument '(.+?)'.*", r"缺少参数 \1"),
+    (r"No such option:? '?([^'\s]+?)'?\.?(?: Did you mean (\S+?)\?)?$", r"没有这个选项：\1"),
+    (r"No such command '(.+?)'.*", r"没有这个命令：\1（用 mengui --help 查看全部命令）"),
+    (r"Invalid value for '(.+?)': (.*)", r"选项 \1 的取值无效：\2"),
+    (r"Got unexpected extra arguments? \((.*)\)", r"多余的参数：\1"),
+    (r"Option '(.+?)' requires an argument\.", r"选项 \1 需要一个值"),
+]
+
+
 class Group(click.Group):
     """Turns every user error into a Chinese message and a non-zero exit, never a traceback."""
+
+    def main(self, *args, **kwargs):
+        kwargs["standalone_mode"] = False
+        try:
+            super().main(*args, **kwargs)
+        except click.UsageError as ex:
+            message = ex.format_message()
+            for pattern, replacement in USAGE_MESSAGES:
+                message = re.sub(pattern, replacement, message)
+            if ex.ctx is not None:
+                click.echo(ex.ctx.get_usage(), err=True)
+                click.echo(f"（用 {ex.ctx.command_path} --help 查看帮助）", err=True)
+            click.echo(f"错误：{message}", err=True)
+            sys.exit(2)
+        except click.ClickException as ex:
+            ex.show()
+            sys.exit(ex.exit_code)
+        except click.Abort:
+            click.echo("已取消。", err=True)
+            sys.exit(1)
+        sys.exit(0)
 
     def invoke(self, ctx):
         try:
@@ -74,7 +107,8 @@ def load(db, paths, kind, dry_run):
     with click.progressbar(length=total, label="读取并校验文件", file=sys.stderr, show_eta=False) as bar:
         result = load_files(conn, [p for p, _ in planned], kind=kind, aliases=aliases,
                             progress=bar.update, dry_run=dry_run)
-    rows = [[f.file, KINDS[f.kind].label, f.encoding.upper(), f.rows] for f in result.files]
+    encodings = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8（带 BOM）", "gb18030": "GBK/GB18030", "xlsx": "Excel"}
+    rows = [[f.file, KINDS[f.kind].label, encodings.get(f.encoding, f.encoding), f.rows] for f in result.files]
     click.echo(table(["文件", "类型", "编码", "行数"], rows, right={3}))
     if dry_run:
         click.echo(f"\n检查通过：{len(result.files)} 个文件均无错误（--dry-run，未写入数据库）。")

@@ -61,7 +61,7 @@ def test_no_generic_top_level_packages_are_installed():
     assert not ({"cli", "plugins", "rulesets", "audit_core"} & top_level)
 
 
-def test_a_loose_plugin_file_adds_a_check_that_only_its_ruleset_runs(tmp_path, exports, db_path, clean_pm):
+def test_register_checks_from_a_loose_plugin_file_runs_only_under_its_ruleset(tmp_path, exports, db_path, clean_pm):
     plugin_dir = tmp_path / "plugins"
     plugin_dir.mkdir()
     (plugin_dir / "weekend.py").write_text(WEEKEND_PLUGIN, encoding="utf-8")

@@ -1,0 +1,47 @@
+"""The demo data is realistic HIS-shaped exports; the audit finds exactly what was planted in it."""
+
+import sqlite3
+
+from click.testing import CliRunner
+
+from mengui_cli.app import cli
+from mengui_core.demo_data import write_demo_inputs
+from mengui_core.loader import load_files
+from mengui_core.runner import audit_month
+from mengui_core.schema import connect
+
+MONTHS = ["2026-09", "2026-10"]
+
+
+def test_audit_flags_exactly_the_planted_violations(tmp_path):
+    manifest = write_demo_inputs(tmp_path / "inputs", MONTHS, seed=7)
+    conn = connect(tmp_path / "demo.db")
+    for month in MONTHS:
+        load_files(conn, [tmp_path / "inputs" / month])
+        audit_month(conn, month)
+        planted = manifest["months"][month]["planted"]
+        expected = {(rx, case["check_id"]) for case in planted if case["check_id"] for rx in case["rx_ids"]}
+        must_not = {rx for case in planted if not case["check_id"] for rx in case["rx_ids"]}
+        found = {tuple(row) for row in conn.execute("SELECT rx_id, check_id FROM flags WHERE month = ?", (month,))}
+        assert found == expected, month
+        assert not must_not & {rx for rx, _ in found}
+        kinds = {check for _, check in expected}
+        assert kinds == {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified"}
+
+
+def test_demo_command_generates_loads_and_audits(tmp_path):
+    result = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo"), "--months", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2026-10：导入 5 个文件" in result.output and "审核完成" in result.output
+    assert "datasette" in result.output
+    conn = sqlite3.connect(tmp_path / "demo" / "mengui.db")
+    assert conn.execute("SELECT count(*) FROM prescriptions").fetchone()[0] > 1000
+    assert conn.execute("SELECT count(DISTINCT check_id) FROM flags").fetchone()[0] == 4
+    # the prescriptions export was GBK with Chinese headers: names survived
+    name = conn.execute("SELECT patient_name FROM prescriptions LIMIT 1").fetchone()[0]
+    assert 2 <= len(name) <= 3 and all("\u4e00" <= ch <= "\u9fff" for ch in name)
+    # running the demo again loads nothing new and keeps one month of flags
+    again = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo"), "--months", "1"])
+    assert again.exit_code == 0
+    assert conn.execute("SELECT count(*) FROM audit_runs").fetchone()[0] == 2
+    assert conn.execute("SELECT count(DISTINCT run_id) FROM flags").fetchone()[0] == 1

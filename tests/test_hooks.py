@@ -1,0 +1,69 @@
+"""Every hook is documented with its exact signature, and every hook is exercised here or elsewhere."""
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from mengui_core import hookspecs, plugins
+from mengui_core.loader import load_files
+from mengui_core.schema import connect
+
+DOCS = Path(__file__).parent.parent / "docs" / "plugins.md"
+HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
+
+
+def test_there_are_hooks():
+    assert {"register_checks", "register_rulesets", "register_input_aliases"} <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_signature(hook):
+    signature = f"{hook}({', '.join(inspect.signature(getattr(hookspecs, hook)).parameters)})"
+    headings = re.findall(r"^### (.+)$", DOCS.read_text(encoding="utf-8"), flags=re.M)
+    assert signature in headings
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_has_a_test(hook):
+    tests = "".join(p.read_text(encoding="utf-8") for p in Path(__file__).parent.glob("test_*.py"))
+    assert f"def test_{hook}" in tests
+
+
+# -- hook tests --")[1]
+    assert f"def {hook}(" in tests + here or f"get_{hook.removeprefix('register_')}" in tests + here
+
+
+# -- hook tests --
+
+
+def test_register_input_aliases_maps_a_vendor_header(tmp_path, db_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "vendor.py").write_text(
+        "from mengui_core import hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_input_aliases(register):\n"
+        "    register('prescriptions', 'rx_id', ['门诊处方流水号'])\n"
+        "    register('prescriptions', 'total_amount', '处方总额')\n",
+        encoding="utf-8",
+    )
+    plugins.load_plugins()
+    before = set(plugins.pm.get_plugins())
+    try:
+        plugins.load_plugins_dir(tmp_path / "plugins")
+        aliases = plugins.get_input_aliases()
+        assert ("prescriptions", "rx_id", ["门诊处方流水号"]) in aliases
+        path = tmp_path / "prescriptions.csv"
+        path.write_text("门诊处方流水号,开方日期,参保人编号,医师代码,处方总额\nR1,20261003,P1,D1,88.80\n", encoding="gbk")
+        conn = connect(db_path)
+        load_files(conn, [path], aliases=aliases)
+        assert tuple(conn.execute("SELECT rx_id, total_amount_fen FROM prescriptions").fetchone()) == ("R1", 8880)
+    finally:
+        for plugin in set(plugins.pm.get_plugins()) - before:
+            plugins.pm.unregister(plugin)
+
+
+def test_register_rulesets_ships_the_jinan_file_from_the_package():
+    path = Path(plugins.get_ruleset_paths()["jinan"])
+    assert path.name == "jinan.toml" and 'name = "jinan"' in path.read_text(encoding="utf-8")
