@@ -31,10 +31,6 @@ def test_every_hook_has_a_test(hook):
     assert f"def test_{hook}" in tests
 
 
-# -- hook tests --")[1]
-    assert f"def {hook}(" in tests + here or f"get_{hook.removeprefix('register_')}" in tests + here
-
-
 # -- hook tests --
 
 
