@@ -137,29 +137,22 @@ def expected_text(column) -> str:
     return EXPECTED.get(column.type, "格式不正确")
 
 
+PARSERS = {
+    "text": parse_text,
+    "id": parse_id,
+    "code": parse_code,
+    "codes": parse_codes,
+    "date": parse_date,
+    "datetime": lambda raw: parse_date(raw, with_time=True),
+    "money": parse_money,
+    "int": parse_int,
+    "decimal": parse_decimal,
+    "bool": parse_bool,
+}
+
+
 def parse_column(column, raw: pd.Series):
-    """Dispatch on ``column.type``."""
-    kind = column.type
-    if kind == "text":
-        return parse_text(raw)
-    if kind == "id":
-        return parse_id(raw)
-    if kind == "code":
-        return parse_code(raw)
-    if kind == "codes":
-        return parse_codes(raw)
-    if kind == "date":
-        return parse_date(raw)
-    if kind == "datetime":
-        return parse_date(raw, with_time=True)
-    if kind == "money":
-        return parse_money(raw)
-    if kind == "int":
-        return parse_int(raw)
-    if kind == "decimal":
-        return parse_decimal(raw)
-    if kind == "bool":
-        return parse_bool(raw)
-    if kind == "enum":
+    """Parse one column's raw text by ``column.type``."""
+    if column.type == "enum":
         return parse_enum(raw, column.choices)
-    raise ValueError(f"unknown column type {kind!r}")
+    return PARSERS[column.type](raw)

@@ -245,9 +245,48 @@ def rulesets_validate(file):
 @click.option("--seed", default=20261101, show_default=True, help="随机种子（相同种子生成相同数据）")
 def demo(directory, months, seed):
     """生成一家医院的模拟数据，导入并逐月审核，然后说明如何查看结果。"""
-    from mengui_core.demo import run_demo
+    from mengui_core.demo import demo_months, run_demo
 
-    run_demo(Path(directory), months=months, seed=seed, echo=click.echo, summary=print_audit_summary)
+    month_list = demo_months(months)
+    click.echo(f"生成模拟数据：一家医院 {month_list[0]} 至 {month_list[-1]} 共 {months} 个月的 HIS 与医保结算导出文件")
+    last = {}
+
+    def on_month(month, loaded, audited):
+        rows = sum(f.rows for f in loaded.files)
+        click.echo(f"{month}：导入 {len(loaded.files)} 个文件 {rows} 行，审核处方 {audited.prescriptions} 张，"
+                   f"标记 {audited.flags} 条")
+        last["result"] = audited
+
+    run = run_demo(Path(directory), months=months, seed=seed, on_month=on_month)
+    conn = connect(run.db_path)
+    print_audit_summary(conn, last["result"])
+    conn.close()
+    month = run.months[-1]
+    click.echo(f"\n输入文件：{run.directory / 'inputs'}（每月一个目录，处方文件为 GBK 编码、中文表头）")
+    click.echo(f"数据库：{run.db_path}")
+    click.echo("下一步：")
+    click.echo(f"  {command('datasette')} {run.db_path}")
+    click.echo("      在浏览器中查看 flags（标记）、prescriptions（处方）、rx_items（处方明细）等表")
+    click.echo(f"  {command('mengui')} audit {run.db_path} --month {month}")
+    click.echo("      重新审核某月：替换该月标记，保留审核结论")
+    click.echo(f"  {command('mengui')} load {run.db_path} {run.directory / 'inputs' / month}")
+    click.echo("      再次导入同样的文件：不会产生任何改动")
+
+
+def command(name: str) -> str:
+    """How to type an installed console script: its bare name if it is on PATH, else its path."""
+    import shutil
+
+    here = Path(sys.executable).parent / name
+    found = shutil.which(name)
+    if found and Path(found).resolve() == here.resolve():
+        return name
+    if here.exists():
+        try:
+            return str(here.relative_to(Path.cwd()))
+        except ValueError:
+            return str(here)
+    return name
 
 
 def main():  # pragma: no cover - console script entry

@@ -8,29 +8,20 @@ marked ``not_comparable`` and the ruleset's ``allowed`` combinations are skipped
 from mengui_core import hookimpl
 from mengui_core.checks import Check
 
-from .duplicate_drug import PAIRS, SAME_DRUG, pair_detail
+from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 
 CHECK_ID = "same_effect_drug"
 
+SAME_EFFECT = f"""
+    NOT {SAME_DRUG}
+    AND a.comparable = 1 AND b.comparable = 1
+    AND a.effect_group = b.effect_group
+    AND NOT EXISTS (SELECT 1 FROM temp.allowed_pairs ap WHERE ap.a = a.generic AND ap.b = b.generic)
+"""
+
 
 def run(ctx):
-    ctx.ensure_items()
-    ctx.add_flags(
-        f"""
-        SELECT b.rx_id,
-               '患者有 ' || max(b.disease_count) || ' 个门规病种，相同疗效药品：' ||
-               group_concat({pair_detail("'同属' || b.effect_title || '：'")}, '；') AS detail,
-               NULL AS amount_fen, NULL AS limit_fen,
-               min(CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END) AS related_rx_id
-        {PAIRS}
-          AND NOT {SAME_DRUG}
-          AND a.comparable = 1 AND b.comparable = 1
-          AND a.effect_group = b.effect_group
-          AND NOT EXISTS (SELECT 1 FROM temp.allowed_pairs ap WHERE ap.a = a.generic AND ap.b = b.generic)
-        GROUP BY b.rx_id
-        """,
-        {"min_diseases": ctx.param("min_diseases", 2)},
-    )
+    flag_overlapping_pairs(ctx, "相同疗效药品", SAME_EFFECT, "'同属' || b.effect_title || '：'")
 
 
 @hookimpl
