@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,15 +125,26 @@ def detect_encoding(path: Path) -> str:
     return "gb18030"
 
 
+def _csv_error(path: Path, ex: Exception) -> MenguiError:
+    text = str(ex)
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if match:
+        expected, line, saw = match.groups()
+        return MenguiError(f"{path}，第 {line} 行：有 {saw} 列，而表头只有 {expected} 列（可能是某个值里含有未加引号的逗号）")
+    if isinstance(ex, pd.errors.EmptyDataError):
+        return MenguiError(f"{path}：文件为空，没有表头")
+    return MenguiError(f"{path}：CSV 格式错误（{text.strip()}）")
+
+
 def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> Iterator[tuple[pd.DataFrame, int]]:
     with open(path, "rb") as fh:
-        reader = pd.read_csv(
-            fh, dtype=str, keep_default_na=False, na_filter=False, encoding=encoding,
-            chunksize=CHUNK_ROWS, skip_blank_lines=True, encoding_errors="strict",
-        )
-        first = 2
-        last_pos = 0
         try:
+            reader = pd.read_csv(
+                fh, dtype=str, keep_default_na=False, na_filter=False, encoding=encoding,
+                chunksize=CHUNK_ROWS, skip_blank_lines=True, encoding_errors="strict",
+            )
+            first = 2
+            last_pos = 0
             for frame in reader:
                 yield frame, first
                 first += len(frame)
@@ -142,10 +154,8 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
                     last_pos = pos
         except UnicodeDecodeError as ex:
             raise MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK") from ex
-        except pd.errors.ParserError as ex:
-            raise MenguiError(f"{path}：CSV 格式错误（{ex}）") from ex
-        except pd.errors.EmptyDataError as ex:
-            raise MenguiError(f"{path}：文件为空，没有表头") from ex
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as ex:
+            raise _csv_error(path, ex) from ex
 
 
 def _read_xlsx(path: Path, progress: ProgressCallback | None) -> Iterator[tuple[pd.DataFrame, int]]:

@@ -104,7 +104,8 @@ def load(db, paths, kind, dry_run):
     total = sum(p.stat().st_size for p, _ in planned)
     conn = connect(db)
     aliases = plugin_manager.get_input_aliases()
-    with click.progressbar(length=total, label="读取并校验文件", file=sys.stderr, show_eta=False) as bar:
+    with click.progressbar(length=total, label="读取并校验文件", file=sys.stderr, show_eta=False,
+                           hidden=not sys.stderr.isatty()) as bar:
         result = load_files(conn, [p for p, _ in planned], kind=kind, aliases=aliases,
                             progress=bar.update, dry_run=dry_run)
     encodings = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8（带 BOM）", "gb18030": "GBK/GB18030", "xlsx": "Excel"}

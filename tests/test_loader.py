@@ -153,3 +153,19 @@ def test_one_record_with_two_contents_in_a_load_is_a_conflict(tmp_path, db_path)
 def test_the_database_is_in_wal_mode(tmp_path, db_path):
     connect(db_path)
     assert table(db_path, "PRAGMA journal_mode") == [("wal",)]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "文件为空，没有表头"),
+        ("rx_id,drug_name,amount\nR1,苯磺酸氨氯地平片,1.00\nR2,阿托伐他汀钙片,2.00,7\n".encode(), "第 3 行：有 4 列，而表头只有 3 列"),
+        (b"\xff\xfe\x00\x01\x80\x80", "文件编码无法识别"),
+    ],
+)
+def test_malformed_csv_files_get_a_located_message(tmp_path, db_path, content, message):
+    path = tmp_path / "rx_items.csv"
+    path.write_bytes(content)
+    with pytest.raises(MenguiError, match=message):
+        load_files(connect(db_path), [path])
+    assert table(db_path, "SELECT count(*) FROM rx_items") == [(0,)]
