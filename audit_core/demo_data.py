@@ -829,7 +829,10 @@ class _DoctorPool:
 class _Planter:
     """Builds one month's planted cases on dedicated patients."""
 
-    def __init__(self, rng, factory, ids, doctors_by_dept, offenders, pool, patients, first, last):
+    def __init__(self, rng, factory, ids, doctors_by_dept, offenders, pool, patients, first, last,
+                 month_index=0, month_count=1):
+        self.month_index = month_index
+        self.month_count = month_count
         self.rng = rng
         self.factory = factory
         self.ids = ids
@@ -1044,7 +1047,12 @@ class _Planter:
                     "厄贝沙坦片 then 缬沙坦胶囊 (both C09CA) with overlapping windows; later prescription at fault")
         # two statins in one prescription, by a repeat offender
         patient = self.patient(["M01600", "M04600"])
-        doctor = self.offenders["same_effect_in_rx"]
+        # this offender starts one month later than the others, so the last month of a
+        # multi-month demo shows every ladder level (3, 2 and 1)
+        if self.month_index == 0 and self.month_count > 1:
+            doctor = self.pool.take(["内分泌科"])
+        else:
+            doctor = self.offenders["same_effect_in_rx"]
         day = self.day()
         rx = self.rx(patient, doctor, day, ["M01600", "M04600"],
                      [self.item(patient, "metformin", 28), self.item(patient, "atorvastatin", 28),
@@ -1125,9 +1133,10 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
     }
     pool = _DoctorPool(rng, doctors, [d.code for d in offenders.values()])
     planted: dict[str, list[dict]] = {}
-    for month in months:
+    for index, month in enumerate(months):
         m_first, m_last = _month_bounds(month)
-        planter = _Planter(rng, factory, ids, by_dept, offenders, pool, patients, m_first, m_last)
+        planter = _Planter(rng, factory, ids, by_dept, offenders, pool, patients, m_first, m_last,
+                           index, len(months))
         planter.amount_caps()
         planter.duplicates()
         planter.same_effect()

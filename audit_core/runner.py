@@ -289,9 +289,9 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review} for c in checks]
     with transaction(conn):
         cursor = conn.execute(
-            "INSERT INTO audit_runs (month, ruleset, ruleset_version, checks, plugins, started_at, notes) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (month, ruleset.name, ruleset.version, json.dumps(check_list, ensure_ascii=False),
+            "INSERT INTO audit_runs (month, ruleset, ruleset_path, ruleset_version, checks, plugins, started_at, notes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (month, ruleset.name, str(ruleset.path), ruleset.version, json.dumps(check_list, ensure_ascii=False),
              json.dumps(plugins, ensure_ascii=False), started, "\n".join(ctx.notes) or None),
         )
         run_id = cursor.lastrowid
@@ -299,13 +299,15 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
         conn.execute(
             """
             INSERT INTO flags (rx_id, check_id, month, rx_date, doctor_code, department, patient_id,
-                               detail, amount_fen, limit_fen, related_rx_id, run_id)
+                               detail, amount_fen, limit_fen, related_rx_id, run_id, needs_review)
             SELECT f.rx_id, f.check_id, :month, r.rx_date, r.doctor_code, r.department, r.patient_id,
-                   group_concat(f.detail, '；'), max(f.amount_fen), max(f.limit_fen), min(f.related_rx_id), :run_id
+                   group_concat(f.detail, '；'), max(f.amount_fen), max(f.limit_fen), min(f.related_rx_id), :run_id,
+                   (SELECT value FROM json_each(:review) WHERE key = f.check_id)
             FROM temp.new_flags f JOIN temp.audit_rx r USING (rx_id)
             GROUP BY f.rx_id, f.check_id
             """,
-            {"month": month, "run_id": run_id},
+            {"month": month, "run_id": run_id,
+             "review": json.dumps({c.id: int(ruleset.checks[c.id].needs_review) for c in checks})},
         )
         by_check = {row[0]: row[1] for row in conn.execute(
             "SELECT check_id, count(*) FROM flags WHERE month = ? GROUP BY check_id", (month,))}

@@ -124,6 +124,114 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        2,
+        "verdict history, flag status, disclosures with revisions, revocations",
+        """
+        ALTER TABLE flags ADD COLUMN needs_review INTEGER NOT NULL DEFAULT 1;
+        ALTER TABLE audit_runs ADD COLUMN ruleset_path TEXT;
+        ALTER TABLE verdicts ADD COLUMN source TEXT;
+        CREATE TABLE verdict_history (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            rx_id TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            previous_verdict TEXT,
+            reviewer TEXT,
+            reviewed_at TEXT,
+            note TEXT,
+            source TEXT,
+            recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime'))
+        );
+        CREATE INDEX verdict_history_flag ON verdict_history (rx_id, check_id);
+        CREATE TRIGGER verdicts_history_insert AFTER INSERT ON verdicts BEGIN
+            INSERT INTO verdict_history (rx_id, check_id, verdict, previous_verdict, reviewer, reviewed_at, note, source)
+            VALUES (NEW.rx_id, NEW.check_id, NEW.verdict, NULL, NEW.reviewer, NEW.reviewed_at, NEW.note, NEW.source);
+        END;
+        CREATE TRIGGER verdicts_history_update AFTER UPDATE ON verdicts
+        WHEN OLD.verdict IS NOT NEW.verdict OR OLD.note IS NOT NEW.note OR OLD.reviewer IS NOT NEW.reviewer
+          OR OLD.reviewed_at IS NOT NEW.reviewed_at BEGIN
+            INSERT INTO verdict_history (rx_id, check_id, verdict, previous_verdict, reviewer, reviewed_at, note, source)
+            VALUES (NEW.rx_id, NEW.check_id, NEW.verdict, OLD.verdict, NEW.reviewer, NEW.reviewed_at, NEW.note, NEW.source);
+        END;
+        CREATE TRIGGER verdicts_never_deleted BEFORE DELETE ON verdicts BEGIN
+            SELECT RAISE(ABORT, '审核结论不能删除：如需更正，请记录新的结论');
+        END;
+        CREATE VIEW flag_status AS
+        SELECT f.rx_id, f.check_id, f.month, f.rx_date, f.doctor_code, f.department, f.patient_id, f.detail,
+               f.amount_fen, f.limit_fen, f.related_rx_id, f.needs_review, f.run_id,
+               v.verdict, v.reviewer, v.reviewed_at, v.note AS verdict_note,
+               CASE WHEN v.verdict IS NOT NULL THEN v.verdict
+                    WHEN f.needs_review = 1 THEN 'pending'
+                    ELSE 'unreasonable_unreviewed' END AS status,
+               coalesce(v.verdict = 'unreasonable', f.needs_review = 0) AS counts
+        FROM flags f LEFT JOIN verdicts v ON v.rx_id = f.rx_id AND v.check_id = f.check_id;
+        CREATE TABLE disclosure_revisions (
+            month TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            created_at TEXT NOT NULL,
+            ladder TEXT NOT NULL,
+            ruleset TEXT,
+            doctors INTEGER NOT NULL,
+            pending INTEGER NOT NULL,
+            changes TEXT,
+            PRIMARY KEY (month, revision)
+        );
+        CREATE TABLE disclosure_history (
+            month TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            doctor_code TEXT NOT NULL,
+            doctor_name TEXT,
+            department TEXT,
+            level INTEGER NOT NULL,
+            action TEXT NOT NULL,
+            unreasonable_count INTEGER NOT NULL,
+            reasons TEXT,
+            PRIMARY KEY (month, revision, doctor_code)
+        );
+        CREATE TABLE disclosures (
+            month TEXT NOT NULL,
+            doctor_code TEXT NOT NULL,
+            doctor_name TEXT,
+            department TEXT,
+            level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 3),
+            action TEXT NOT NULL CHECK (action IN ('publish_code', 'publish_name', 'revoke')),
+            unreasonable_count INTEGER NOT NULL,
+            reasons TEXT,
+            revision INTEGER NOT NULL,
+            PRIMARY KEY (month, doctor_code)
+        );
+        CREATE TRIGGER disclosure_history_append_only BEFORE DELETE ON disclosure_history BEGIN
+            SELECT RAISE(ABORT, '已公示的名单不能删除');
+        END;
+        CREATE TRIGGER disclosure_history_no_update BEFORE UPDATE ON disclosure_history BEGIN
+            SELECT RAISE(ABORT, '已公示的名单不能修改：请生成新的版本');
+        END;
+        CREATE TABLE revocations (
+            doctor_code TEXT NOT NULL,
+            month TEXT NOT NULL,
+            revoked_at TEXT NOT NULL,
+            reinstated_at TEXT,
+            reinstated_note TEXT,
+            withdrawn_at TEXT,
+            withdrawn_note TEXT,
+            PRIMARY KEY (doctor_code, month)
+        );
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE VIEW doctor_roster AS
+        SELECT d.doctor_code, d.doctor_name, d.department, d.qualified,
+               r.month AS revoked_month, r.revoked_at,
+               CASE WHEN r.doctor_code IS NOT NULL THEN '已取消（' || r.month || ' 公示）'
+                    WHEN d.qualified = 0 THEN '无定岗资格'
+                    ELSE '有效' END AS qualification
+        FROM doctors d
+        LEFT JOIN revocations r ON r.doctor_code = d.doctor_code
+             AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
+        """,
+    ),
 ]
 
 
@@ -184,13 +292,16 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
     for number, name, sql in MIGRATIONS:
         if number in done:
             continue
-        with transaction(conn):
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(
-                "INSERT INTO _migrations (id, name, applied_at) VALUES (?, ?, ?)",
-                (number, name, now()),
-            )
+        # executescript, because triggers contain semicolons; one transaction per migration
+        script = (
+            f"BEGIN IMMEDIATE;\n{sql};\n"
+            f"INSERT INTO _migrations (id, name, applied_at) VALUES ({number}, '{name}', '{now()}');\nCOMMIT;"
+        )
+        try:
+            conn.executescript(script)
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         applied.append(number)
     return applied

@@ -47,7 +47,8 @@ def test_re_auditing_replaces_the_months_flags_and_keeps_verdicts(runner, export
     runner.invoke(cli, ["load", str(db_path), str(folder)])
     runner.invoke(cli, ["audit", str(db_path), "--month", "2026-10"])
     conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO verdicts VALUES ('R1', 'amount_cap', 'unreasonable', '张委员', '2026-11-02', '无理由超量')")
+    conn.execute("INSERT INTO verdicts (rx_id, check_id, verdict, reviewer, reviewed_at, note) "
+                 "VALUES ('R1', 'amount_cap', 'unreasonable', '张委员', '2026-11-02', '无理由超量')")
     conn.commit()
     result = runner.invoke(cli, ["audit", str(db_path), "--month", "2026-10"])
     assert result.exit_code == 0
