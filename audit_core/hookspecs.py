@@ -30,3 +30,9 @@ def register_rulesets(register):
 def register_input_aliases(register):
     """Contribute header aliases for an input kind: call ``register(kind, column, aliases)``,
     e.g. ``register("prescriptions", "rx_id", ["门诊处方号"])``."""
+
+
+@hookspec
+def register_ladders(register):
+    """Contribute disclosure ladders: call ``register(ladder)`` with a :class:`mengui_core.ladder.Ladder`.
+    The ruleset's ``[ladder] name`` chooses which one publishes the monthly list."""

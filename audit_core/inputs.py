@@ -33,6 +33,7 @@ class Kind:
     columns: tuple[Column, ...]
     key: tuple[str, ...]
     file_stems: tuple[str, ...] = ()
+    provenance: str | None = None  # a table column the loader fills with the source file's path
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -42,6 +43,8 @@ class Kind:
         cols = [c.db_name for c in self.columns]
         if self.name == "prescriptions":
             cols.insert(cols.index("rx_date") + 1, "rx_time")
+        if self.provenance:
+            cols.append(self.provenance)
         return cols
 
 
@@ -139,12 +142,14 @@ KINDS: dict[str, Kind] = {
                 Column("reviewed_at", "text", False, ("审核时间",), label="审核时间"),
                 Column("note", "text", False, ("备注", "说明"), label="备注"),
             ),
-            ("rx_id", "check_id"), ("审核结论", "结论"),
+            ("rx_id", "check_id"), ("审核结论", "结论"), provenance="source",
         ),
     ]
 }
 
 LOAD_ORDER = ["doctors", "certifications", "prescriptions", "rx_items", "claims", "deductions", "verdicts"]
+# Kinds that refer to audit results, not to exported data: loaded after an audit.
+AFTER_AUDIT = {"verdicts"}
 
 
 def normalise_header(text: str) -> str:

@@ -218,6 +218,8 @@ def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, head
                 room = MAX_PROBLEMS - len(problems)
                 for line, value in zip(lines[mask][:room], raw[mask][:room]):
                     problems.append(Problem(str(path), int(line), header or column.name, value, expected))
+    if kind.provenance:
+        values[kind.provenance] = pd.Series(str(path), index=frame.index)
     columns = [values[name].tolist() for name in kind.db_columns]
     columns.append([str(path)] * len(frame))
     columns.append(lines.tolist())
@@ -245,7 +247,7 @@ def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
     """Records with one key but different content within this load."""
     stage = _stage_table(kind)
     key = ", ".join(kind.key)
-    content = ", ".join(f"[{c}]" for c in kind.db_columns)
+    content = ", ".join(f"[{c}]" for c in kind.db_columns if c != kind.provenance)
     rows = conn.execute(
         f"""
         SELECT {key}, group_concat(_file || ' 第 ' || _line || ' 行', '；') AS places
@@ -264,6 +266,39 @@ def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
             Problem(row["places"].split("；")[0].split(" 第 ")[0], None, "/".join(kind.key), ident,
                     f"同一{kind.label}记录出现多次且内容不同（{row['places']}），请只保留正确的一行")
         )
+    return problems
+
+
+def _unknown_flags(conn: sqlite3.Connection) -> list[Problem]:
+    """Verdicts must judge a flag that exists; stamp the review time where the file has none."""
+    conn.execute(
+        """
+        UPDATE stage_verdicts SET reviewed_at = coalesce(
+            (SELECT v.reviewed_at FROM verdicts v
+             WHERE v.rx_id = stage_verdicts.rx_id AND v.check_id = stage_verdicts.check_id
+               AND v.verdict = stage_verdicts.verdict AND v.note IS stage_verdicts.note
+               AND v.reviewer IS stage_verdicts.reviewer), ?)
+        WHERE reviewed_at IS NULL
+        """,
+        (now(),),
+    )
+    rows = conn.execute(
+        """
+        SELECT s._file, s._line, s.rx_id, s.check_id,
+               (SELECT group_concat(f.check_id, '、') FROM flags f WHERE f.rx_id = s.rx_id) AS flagged
+        FROM stage_verdicts s
+        WHERE NOT EXISTS (SELECT 1 FROM flags f WHERE f.rx_id = s.rx_id AND f.check_id = s.check_id)
+        ORDER BY s._file, s._line LIMIT ?
+        """,
+        (MAX_PROBLEMS,),
+    ).fetchall()
+    problems = []
+    for row in rows:
+        if row["flagged"]:
+            expected = f"处方 {row['rx_id']} 没有规则 {row['check_id']} 的标记（该处方被标记的规则：{row['flagged']}）"
+        else:
+            expected = f"处方 {row['rx_id']} 没有任何标记：审核结论只能针对已审核出的标记（请先运行 mengui audit）"
+        problems.append(Problem(row["_file"], row["_line"], "rx_id/check_id", f"{row['rx_id']}/{row['check_id']}", expected))
     return problems
 
 
@@ -381,6 +416,8 @@ def load_files(
                 _number_items(conn)
             for spec in kinds_used:
                 problems.extend(_conflicts(conn, spec))
+            if any(k.name == "verdicts" for k in kinds_used):
+                problems.extend(_unknown_flags(conn))
             problem_count = len(problems)
         if problem_count:
             raise InputError(problems, total=problem_count)

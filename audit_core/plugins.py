@@ -173,3 +173,22 @@ def get_input_aliases() -> list[tuple[str, str, list[str]]]:
 
     pm.hook.register_input_aliases(register=register)
     return aliases
+
+
+def get_ladders() -> dict:
+    """Disclosure ladders by name."""
+    from .ladder import Ladder
+
+    load_plugins()
+    ladders: dict[str, Ladder] = {}
+    for impl in pm.hook.register_ladders.get_hookimpls():
+        def register(ladder, _owner=impl.plugin_name):
+            if not isinstance(ladder, Ladder):
+                raise MenguiError(f"插件 {_owner} 注册的不是 Ladder 对象：{ladder!r}")
+            if ladder.name in ladders:
+                raise MenguiError(f"公示办法 {ladder.name} 重复注册：插件 {ladders[ladder.name].plugin} 与 {_owner}")
+            ladder.plugin = _owner
+            ladders[ladder.name] = ladder
+
+        impl.function(register=register)
+    return ladders

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import sqlite3
@@ -13,6 +14,7 @@ import click
 from mengui_core import __version__
 from mengui_core import plugins as plugin_manager
 from mengui_core import ruleset as rulesets_module
+from mengui_core.disclosure import LEVEL_LABELS
 from mengui_core.errors import MenguiError
 from mengui_core.inputs import KINDS
 from mengui_core.loader import load_files
@@ -155,6 +157,143 @@ def print_audit_summary(conn, result) -> None:
         click.echo(table(["科室"] + [titles[i] for i in ids] + ["合计"], rows, right=set(range(1, len(ids) + 2))))
     for note in result.notes:
         click.echo(f"\n注意：{note}")
+
+
+# ---------------------------------------------------------------- verdicts
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--rx", "rx_id", required=True, help="处方号")
+@click.option("--check", "check_id", required=True, help="规则编号，如 amount_cap")
+@click.option("--verdict", required=True, help="不合理 / 合理（或 unreasonable / reasonable）")
+@click.option("--reviewer", default=None, help="审核人（默认当前登录用户）")
+@click.option("--note", default=None, help="备注")
+def review(db, rx_id, check_id, verdict, reviewer, note):
+    """记录药事委员会对一条标记的审核结论。"""
+    from mengui_core.verdicts import VERDICT_LABELS, record_verdict
+
+    conn = connect(db, create=False)
+    reviewer = reviewer or getpass.getuser()
+    recorded = record_verdict(conn, rx_id, check_id, verdict, reviewer, note)
+    text = f"已记录：处方 {rx_id} 规则 {check_id} → {VERDICT_LABELS[recorded.verdict]}（审核人 {reviewer}）"
+    if recorded.previous and recorded.previous != recorded.verdict:
+        text += f"；原结论「{VERDICT_LABELS[recorded.previous]}」已保留在审核历史中"
+    click.echo(text)
+
+
+@cli.command("verdicts")
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def verdicts_command(db, file):
+    """从文件导入审核结论（列：处方号、规则、结论、审核人、审核时间、备注）。"""
+    conn = connect(db, create=False)
+    result = load_files(conn, [file], kind="verdicts", aliases=plugin_manager.get_input_aliases())
+    change = result.tables[0]
+    click.echo(f"已导入 {result.files[0].rows} 条审核结论：新增 {change.inserted}，更改 {change.replaced}，"
+               f"未变 {change.unchanged}（更改前的结论保留在 verdict_history 中）")
+
+
+# ---------------------------------------------------------------- disclosure
+
+
+def ladder_options(func):
+    func = click.option("--require-reviewed", is_flag=True, help="仍有待审核的标记时报错，不生成名单")(func)
+    func = click.option("--allow-unaudited", is_flag=True, help="把从未审核的前几个月视为没有不合理处方")(func)
+    func = click.option("--ladder-start", default=None, metavar="YYYY-MM",
+                        help="三级公示从该月起算（之前的月份不计；记入数据库，以后无需再给）")(func)
+    return func
+
+
+def print_publish(published) -> None:
+    d = published.disclosure
+    status = f"第 {d.revision} 版" + ("（新生成）" if published.new_revision else "（与已公示的版本相同）")
+    click.echo(f"{d.month} {published.ladder.title}名单 {status}：{len(d.rows)} 名医师", err=True)
+    by_level = {}
+    for row in d.rows:
+        by_level[row.level] = by_level.get(row.level, 0) + 1
+    if d.rows:
+        click.echo("  " + "，".join(f"{LEVEL_LABELS[l]} {n} 名" for l, n in sorted(by_level.items(), reverse=True)),
+                   err=True)
+    if d.pending:
+        click.echo(f"  另有 {d.pending} 条标记待药事委员会审核，未计入本名单", err=True)
+    if published.new_revision and d.changes:
+        click.echo("  与上一版相比：", err=True)
+        for change in d.changes:
+            click.echo(f"    - {change}", err=True)
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", required=True, help="公示月份，格式 YYYY-MM")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "md", "html"]), default="csv", show_default=True,
+              help="输出格式")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="输出文件（默认输出到屏幕；xlsx 必须指定）")
+@click.option("--ruleset", "ruleset_name", default=None, help="规则集（默认用该月审核时的规则集）")
+@ladder_options
+def disclose(db, month, fmt, output, ruleset_name, ladder_start, allow_unaudited, require_reviewed):
+    """计算并写出某月的不合理处方医师公示名单。"""
+    from mengui_core.disclosure_formats import FORMATS
+    from mengui_core.publish import disclose_month
+
+    conn = connect(db, create=False)
+    if fmt == "xlsx" and not output:
+        output = f"disclosure-{month}.xlsx"
+    published = disclose_month(conn, month, ruleset=ruleset_name, start=ladder_start,
+                               allow_unaudited=allow_unaudited, require_reviewed=require_reviewed)
+    print_publish(published)
+    if output:
+        FORMATS[fmt](published.disclosure, Path(output))
+        click.echo(f"已写出：{output}", err=True)
+    else:
+        FORMATS[fmt](published.disclosure, sys.stdout)
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.argument("doctor_code")
+@click.option("--note", default=None, help="恢复资格的依据，如文件号")
+def reinstate(db, doctor_code, note):
+    """恢复被取消医保定岗资格的医师（名册恢复后使用）。"""
+    from mengui_core.publish import reinstate as reinstate_doctor
+
+    conn = connect(db, create=False)
+    month = reinstate_doctor(conn, doctor_code, note)
+    click.echo(f"已恢复医师 {doctor_code} 的定岗资格（{month} 公示取消）；此后的公示级别重新起算")
+
+
+@cli.command("run")
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", required=True, help="月份，格式 YYYY-MM")
+@click.argument("input_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
+              help="名单与月报的输出目录（默认 ./mengui-YYYY-MM）")
+@click.option("--ruleset", "ruleset_name", default=None, help="规则集名称或 .toml 路径（默认 jinan）")
+@ladder_options
+def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, allow_unaudited, require_reviewed):
+    """每月作业：导入、审核、导入审核结论、生成公示名单与月报。"""
+    from mengui_core.loader import plan
+    from mengui_core.monthly import run_month
+
+    out = Path(output_dir or f"mengui-{month}")
+    conn = connect(db)
+    total = sum(p.stat().st_size for p, _ in plan([input_dir]))
+    with click.progressbar(length=total, label="导入数据", file=sys.stderr, show_eta=False,
+                           hidden=not sys.stderr.isatty()) as bar:
+        result = run_month(conn, month, Path(input_dir), out, ruleset=ruleset_name, start=ladder_start,
+                           allow_unaudited=allow_unaudited, require_reviewed=require_reviewed,
+                           progress=bar.update, on_step=lambda text: None)
+    rows = sum(f.rows for f in result.loaded.files)
+    click.echo(f"导入 {len(result.loaded.files)} 个文件 {rows} 行")
+    print_audit_summary(conn, result.audited)
+    if result.verdicts:
+        change = result.verdicts.tables[0]
+        click.echo(f"\n导入审核结论：新增 {change.inserted}，更改 {change.replaced}，未变 {change.unchanged}")
+    click.echo()
+    print_publish(result.published)
+    click.echo("\n已写出：")
+    for path in result.files:
+        click.echo(f"  {path}")
 
 
 # ---------------------------------------------------------------- plugins and rulesets

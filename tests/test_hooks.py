@@ -63,3 +63,49 @@ def test_register_input_aliases_maps_a_vendor_header(tmp_path, db_path):
 def test_register_rulesets_ships_the_jinan_file_from_the_package():
     path = Path(plugins.get_ruleset_paths()["jinan"])
     assert path.name == "jinan.toml" and 'name = "jinan"' in path.read_text(encoding="utf-8")
+
+
+def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_path, exports, db_path):
+    """Another hospital publishes every doctor by name at once and revokes on the second month."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "strict.py").write_text(
+        "from mengui_core import hookimpl\n"
+        "from mengui_core.ladder import Ladder, LadderEntry\n\n"
+        "def compute(ctx):\n"
+        "    months = ctx.require_audited(ctx.months_back(2))\n"
+        "    strikes = ctx.strikes(months)\n"
+        "    return [LadderEntry(d, 3 if len(m) == 2 else 2, 'revoke' if len(m) == 2 else 'publish_name', m[ctx.month])\n"
+        "            for d, m in strikes.items() if ctx.month in m]\n\n"
+        "@hookimpl\n"
+        "def register_ladders(register):\n"
+        "    register(Ladder(name='strict', title='两级公示', description='', policy='直接公示姓名', compute=compute))\n",
+        encoding="utf-8",
+    )
+    ruleset = tmp_path / "strict_city.toml"
+    ruleset.write_text('name = "strict_city"\nversion = "1"\n[checks.duplicate_drug]\nneeds_review = false\n'
+                       'min_diseases = 2\n[ladder]\nname = "strict"\n', encoding="utf-8")
+    exports.doctor("D01", "王建国")
+    for month in ("2026-09", "2026-10"):
+        exports.cert(f"P{month}", "M03900").cert(f"P{month}", "M04600")
+        exports.rx(f"{month}A", f"{month}-03", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
+        exports.rx(f"{month}B", f"{month}-09", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
+    plugins.load_plugins()
+    before = set(plugins.pm.get_plugins())
+    try:
+        plugins.load_plugins_dir(tmp_path / "plugins")
+        assert "strict" in plugins.get_ladders()
+        from mengui_core.publish import disclose_month
+        from mengui_core.runner import audit_month
+
+        conn = connect(db_path)
+        load_files(conn, [exports.write()])
+        for month in ("2026-09", "2026-10"):
+            audit_month(conn, month, str(ruleset))
+        first = disclose_month(conn, "2026-09", start="2026-09")
+        assert [(r.doctor_code, r.doctor_name, r.action) for r in first.disclosure.rows] == [("D01", "王建国", "publish_name")]
+        assert first.ladder.name == "strict" and first.ladder.plugin == "plugins_dir.strict"
+        second = disclose_month(conn, "2026-10")
+        assert [(r.level, r.action) for r in second.disclosure.rows] == [(3, "revoke")]
+    finally:
+        for plugin in set(plugins.pm.get_plugins()) - before:
+            plugins.pm.unregister(plugin)

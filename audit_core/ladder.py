@@ -1,0 +1,108 @@
+"""What a disclosure ladder is, and the facts it is given.
+
+A ladder turns the month's *strikes* (doctors with at least one unreasonable
+prescription in a month) into the list to publish: each doctor's level and
+action. The built-in three-strike ladder lives in ``plugins/three_strikes.py``;
+another hospital replaces it by registering its own ladder and naming it in its
+ruleset (``[ladder] name = "…"``).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import MenguiError
+from .ruleset import Ruleset
+
+
+class LadderError(MenguiError):
+    """The ladder cannot decide this month (e.g. an earlier month was never audited)."""
+
+
+@dataclass
+class LadderEntry:
+    doctor_code: str
+    level: int  # 1, 2 or 3
+    action: str  # publish_code | publish_name | revoke
+    unreasonable_count: int
+
+
+@dataclass
+class Ladder:
+    name: str
+    title: str
+    description: str
+    policy: str  # the sentence printed on the list, in Chinese
+    compute: Callable[["LadderContext"], list[LadderEntry]]
+    plugin: str | None = None
+
+
+def previous_month(month: str, back: int = 1) -> str:
+    year, mon = map(int, month.split("-"))
+    index = year * 12 + (mon - 1) - back
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+class LadderContext:
+    """The facts a ladder may use, all read from the database."""
+
+    def __init__(self, conn: sqlite3.Connection, month: str, ruleset: Ruleset, start: str | None,
+                 allow_unaudited: bool):
+        self.conn = conn
+        self.month = month
+        self.ruleset = ruleset
+        self.settings = ruleset.ladder
+        self.start = start  # months before this one are outside the ladder (declared by the user)
+        self.allow_unaudited = allow_unaudited
+
+    def months_back(self, count: int) -> list[str]:
+        """The ``count`` months ending with this one, oldest first."""
+        return [previous_month(self.month, back) for back in range(count - 1, -1, -1)]
+
+    def audited_months(self) -> set[str]:
+        return {row[0] for row in self.conn.execute("SELECT DISTINCT month FROM audit_runs WHERE finished_at IS NOT NULL")}
+
+    def require_audited(self, months: list[str]) -> list[str]:
+        """Refuse if a month the ladder needs was never audited; return the months that count."""
+        wanted = [m for m in months if self.start is None or m >= self.start]
+        missing = sorted(set(wanted) - self.audited_months())
+        if self.month in missing:
+            raise LadderError(f"{self.month} 还没有审核，请先运行 mengui audit DB --month {self.month}")
+        if missing and not self.allow_unaudited:
+            names = "、".join(missing)
+            raise LadderError(
+                f"无法确定 {self.month} 的公示级别：{names} 从未审核，不能当作没有不合理处方。"
+                f"请先审核这些月份（mengui audit DB --month {missing[0]}），"
+                f"或用 --ladder-start {self.month} 声明三级公示从 {self.month} 起算（之前月份不计），"
+                f"或用 --allow-unaudited 明确把未审核月份视为无不合理处方"
+            )
+        return wanted
+
+    def strikes(self, months: list[str]) -> dict[str, dict[str, int]]:
+        """doctor_code -> {month: number of unreasonable prescriptions}, for the given months."""
+        rows = self.conn.execute(
+            """
+            SELECT doctor_code, month, count(DISTINCT rx_id)
+            FROM flag_status
+            WHERE counts = 1 AND month IN (SELECT value FROM json_each(?))
+            GROUP BY doctor_code, month
+            """,
+            (json.dumps(months),),
+        ).fetchall()
+        result: dict[str, dict[str, int]] = {}
+        for doctor, month, count in rows:
+            result.setdefault(doctor, {})[month] = count
+        return result
+
+    def reinstated_months(self) -> dict[str, str]:
+        """doctor_code -> the latest month in which a revocation of theirs was lifted (reinstated)."""
+        rows = self.conn.execute(
+            """
+            SELECT doctor_code, max(substr(reinstated_at, 1, 7)) FROM revocations
+            WHERE reinstated_at IS NOT NULL GROUP BY doctor_code
+            """
+        ).fetchall()
+        return {doctor: month for doctor, month in rows}

@@ -1,0 +1,71 @@
+"""The monthly job (``mengui run``): load, audit, import verdicts, disclose, write the list and the report."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .inputs import AFTER_AUDIT
+from .loader import LoadResult, load_files, plan
+from .plugins import get_checks, get_input_aliases
+from .publish import PublishResult, disclose_month
+from .runner import AuditResult, audit_month
+
+OUTPUT_FORMATS = ("csv", "xlsx", "md", "html")
+
+
+@dataclass
+class MonthlyResult:
+    month: str
+    loaded: LoadResult
+    audited: AuditResult
+    verdicts: LoadResult | None
+    published: PublishResult
+    files: list[Path] = field(default_factory=list)
+
+
+def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: Path,
+                  formats=OUTPUT_FORMATS, report: bool = True) -> list[Path]:
+    """The list in every format and the monthly report, into ``out_dir``."""
+    from .disclosure_formats import DEFAULT_SUFFIX, FORMATS
+    from .report import render_month_report
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    month = published.disclosure.month
+    written = []
+    for name in formats:
+        path = out_dir / f"disclosure-{month}{DEFAULT_SUFFIX[name]}"
+        FORMATS[name](published.disclosure, path)
+        written.append(path)
+    if report:
+        titles = {c.id: c.title for c in get_checks().values()}
+        path = out_dir / f"report-{month}.html"
+        path.write_text(render_month_report(conn, month, titles), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def run_month(conn: sqlite3.Connection, month: str, input_dir: Path, out_dir: Path, *, ruleset: str | None = None,
+              start: str | None = None, allow_unaudited: bool = False, require_reviewed: bool = False,
+              progress=None, on_step=None) -> MonthlyResult:
+    """Load the month's exports, audit, then load any verdict files, disclose and write the outputs."""
+    step = on_step or (lambda text: None)
+    planned = plan([input_dir])
+    data = [p for p, kind in planned if kind not in AFTER_AUDIT]
+    later = [p for p, kind in planned if kind in AFTER_AUDIT]
+    aliases = get_input_aliases()
+    step("导入数据")
+    loaded = load_files(conn, data, aliases=aliases, progress=progress)
+    step("审核")
+    audited = audit_month(conn, month, ruleset)
+    verdicts = None
+    if later:
+        step("导入审核结论")
+        verdicts = load_files(conn, later, aliases=aliases)
+    step("生成公示名单")
+    published = disclose_month(conn, month, ruleset=ruleset, start=start, allow_unaudited=allow_unaudited,
+                               require_reviewed=require_reviewed)
+    step("写出名单与月报")
+    files = write_outputs(conn, published, out_dir)
+    return MonthlyResult(month, loaded, audited, verdicts, published, files)

@@ -1,0 +1,209 @@
+"""Compute, store and compare a month's disclosure list.
+
+Each computation that differs from the month's current list becomes a new,
+append-only revision (``disclosure_history`` + ``disclosure_revisions``);
+``disclosures`` holds the current list (public in Datasette: no names at level 1).
+A ``revoke`` records a revocation that lasts until the doctor is reinstated.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+
+from .disclosure import ACTIONS, LEVEL_LABELS, Disclosure, DisclosureRow
+from .errors import MenguiError
+from .ladder import Ladder, LadderContext, LadderError
+from .plugins import get_checks, get_ladders
+from .ruleset import Ruleset, load as load_ruleset
+from .runner import month_bounds
+from .schema import now, transaction
+
+DEFAULT_LADDER = "three_strikes"
+
+
+@dataclass
+class PublishResult:
+    disclosure: Disclosure
+    new_revision: bool  # False when the list equals the current revision
+    ladder: Ladder
+
+
+def ruleset_for_month(conn: sqlite3.Connection, month: str, override: str | None = None) -> Ruleset:
+    """The ruleset the month was last audited with (or ``override``)."""
+    if override:
+        return load_ruleset(override)
+    row = conn.execute(
+        "SELECT ruleset, ruleset_path FROM audit_runs WHERE month = ? AND finished_at IS NOT NULL "
+        "ORDER BY run_id DESC LIMIT 1", (month,)
+    ).fetchone()
+    if row is None:
+        raise LadderError(f"{month} 还没有审核，请先运行 mengui audit DB --month {month}")
+    try:
+        return load_ruleset(row["ruleset"])
+    except MenguiError:
+        if row["ruleset_path"]:
+            return load_ruleset(row["ruleset_path"])
+        raise
+
+
+def ladder_for(ruleset: Ruleset) -> Ladder:
+    name = ruleset.ladder.get("name", DEFAULT_LADDER)
+    ladders = get_ladders()
+    if name not in ladders:
+        raise MenguiError(f"规则集 {ruleset.name} 指定的公示办法「{name}」没有插件提供。已注册：{'、'.join(sorted(ladders))}")
+    return ladders[name]
+
+
+def ladder_start(conn: sqlite3.Connection, declared: str | None) -> str | None:
+    """The month the ladder starts counting from; a declared start is remembered in ``settings``."""
+    if declared:
+        month_bounds(declared)
+        with transaction(conn):
+            conn.execute("INSERT INTO settings (key, value) VALUES ('ladder_start', ?) "
+                         "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (declared,))
+        return declared
+    row = conn.execute("SELECT value FROM settings WHERE key = 'ladder_start'").fetchone()
+    return row[0] if row else None
+
+
+def pending_count(conn: sqlite3.Connection, month: str) -> int:
+    return conn.execute("SELECT count(*) FROM flag_status WHERE month = ? AND status = 'pending'", (month,)).fetchone()[0]
+
+
+def _rows(conn: sqlite3.Connection, month: str, entries) -> list[DisclosureRow]:
+    titles = {c.id: c.title for c in get_checks().values()}
+    reasons: dict[str, list[str]] = {}
+    for doctor, check, n in conn.execute(
+        "SELECT doctor_code, check_id, count(DISTINCT rx_id) FROM flag_status WHERE month = ? AND counts = 1 "
+        "GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2", (month,)
+    ):
+        reasons.setdefault(doctor, []).append(f"{titles.get(check, check)} {n} 张")
+    doctors = {r["doctor_code"]: r for r in conn.execute("SELECT doctor_code, doctor_name, department FROM doctors")}
+    departments = dict(conn.execute(
+        "SELECT doctor_code, department FROM flags WHERE month = ? GROUP BY doctor_code", (month,)).fetchall())
+    rows = []
+    for entry in entries:
+        if entry.action not in ACTIONS or entry.level not in LEVEL_LABELS:
+            raise MenguiError(f"公示办法返回了无效的级别或措施：{entry}")
+        known = doctors.get(entry.doctor_code)
+        named = entry.level >= 2
+        rows.append(DisclosureRow(
+            month=month,
+            doctor_code=entry.doctor_code,
+            doctor_name=(known["doctor_name"] if known else "（名册中无此医师）") if named else None,
+            department=((known["department"] if known else None) or departments.get(entry.doctor_code)) if named else None,
+            level=entry.level,
+            action=entry.action,
+            unreasonable_count=entry.unreasonable_count,
+            reasons="；".join(reasons.get(entry.doctor_code, [])),
+        ))
+    return sorted(rows, key=lambda r: (-r.level, r.doctor_code))
+
+
+def _key(row) -> tuple:
+    return (row.doctor_code, row.doctor_name, row.level, row.action, row.unreasonable_count)
+
+
+def _changes(old: list[DisclosureRow], new: list[DisclosureRow]) -> list[str]:
+    before = {r.doctor_code: r for r in old}
+    after = {r.doctor_code: r for r in new}
+    changes = []
+    for code in sorted(after.keys() - before.keys()):
+        r = after[code]
+        changes.append(f"新增 {code}（{r.level_label}，{r.action_label}，不合理处方 {r.unreasonable_count} 张）")
+    for code in sorted(before.keys() - after.keys()):
+        changes.append(f"移除 {code}（原为{before[code].level_label}）")
+    for code in sorted(before.keys() & after.keys()):
+        a, b = before[code], after[code]
+        if a.level != b.level:
+            changes.append(f"{code} 级别由{a.level_label}变为{b.level_label}（{b.action_label}）")
+        if a.unreasonable_count != b.unreasonable_count:
+            changes.append(f"{code} 不合理处方数由 {a.unreasonable_count} 变为 {b.unreasonable_count}")
+    return changes
+
+
+def current_rows(conn: sqlite3.Connection, month: str) -> list[DisclosureRow]:
+    return [
+        DisclosureRow(r["month"], r["doctor_code"], r["doctor_name"], r["department"], r["level"], r["action"],
+                      r["unreasonable_count"], r["reasons"] or "")
+        for r in conn.execute("SELECT * FROM disclosures WHERE month = ? ORDER BY level DESC, doctor_code", (month,))
+    ]
+
+
+def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None = None, start: str | None = None,
+                   allow_unaudited: bool = False, require_reviewed: bool = False) -> PublishResult:
+    month_bounds(month)
+    rs = ruleset_for_month(conn, month, ruleset)
+    ladder = ladder_for(rs)
+    pending = pending_count(conn, month)
+    if require_reviewed and pending:
+        raise MenguiError(f"{month} 还有 {pending} 条标记待药事委员会审核（--require-reviewed 要求全部审核完毕）")
+    ctx = LadderContext(conn, month, rs, ladder_start(conn, start), allow_unaudited)
+    try:
+        entries = ladder.compute(ctx)
+    except MenguiError:
+        raise
+    except Exception as ex:
+        raise MenguiError(f"公示办法 {ladder.name}（插件 {ladder.plugin}）出错：{type(ex).__name__}: {ex}") from ex
+    rows = _rows(conn, month, entries)
+    old = current_rows(conn, month)
+    last = conn.execute("SELECT max(revision) FROM disclosure_revisions WHERE month = ?", (month,)).fetchone()[0]
+    if last is not None and [_key(r) for r in old] == [_key(r) for r in rows]:
+        info = conn.execute("SELECT created_at, changes FROM disclosure_revisions WHERE month = ? AND revision = ?",
+                            (month, last)).fetchone()
+        disclosure = Disclosure(month, last, old, pending, ladder.title, ladder.policy, rs.title, info["created_at"],
+                                json.loads(info["changes"] or "[]"))
+        return PublishResult(disclosure, False, ladder)
+    revision = (last or 0) + 1
+    changes = _changes(old, rows) if last is not None else []
+    created = now()
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO disclosure_revisions (month, revision, created_at, ladder, ruleset, doctors, pending, changes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (month, revision, created, ladder.name, f"{rs.name} {rs.version}", len(rows), pending,
+             json.dumps(changes, ensure_ascii=False)),
+        )
+        values = [(r.month, revision, r.doctor_code, r.doctor_name, r.department, r.level, r.action,
+                   r.unreasonable_count, r.reasons) for r in rows]
+        conn.executemany("INSERT INTO disclosure_history VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        conn.execute("DELETE FROM disclosures WHERE month = ?", (month,))
+        conn.executemany(
+            "INSERT INTO disclosures (month, revision, doctor_code, doctor_name, department, level, action, "
+            "unreasonable_count, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+        _record_revocations(conn, month, rows, revision, created)
+    disclosure = Disclosure(month, revision, rows, pending, ladder.title, ladder.policy, rs.title, created, changes)
+    return PublishResult(disclosure, True, ladder)
+
+
+def _record_revocations(conn, month, rows, revision, created) -> None:
+    revoked = {r.doctor_code for r in rows if r.action == "revoke"}
+    for doctor in revoked:
+        active = conn.execute(
+            "SELECT 1 FROM revocations WHERE doctor_code = ? AND reinstated_at IS NULL AND withdrawn_at IS NULL",
+            (doctor,)).fetchone()
+        if not active:
+            conn.execute(
+                "INSERT INTO revocations (doctor_code, month, revoked_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (doctor_code, month) DO UPDATE SET revoked_at = excluded.revoked_at, "
+                "withdrawn_at = NULL, withdrawn_note = NULL", (doctor, month, created))
+    for (doctor,) in conn.execute(
+            "SELECT doctor_code FROM revocations WHERE month = ? AND withdrawn_at IS NULL AND reinstated_at IS NULL",
+            (month,)).fetchall():
+        if doctor not in revoked:
+            conn.execute("UPDATE revocations SET withdrawn_at = ?, withdrawn_note = ? WHERE doctor_code = ? AND month = ?",
+                         (created, f"{month} 公示名单第 {revision} 版不再取消其资格", doctor, month))
+
+
+def reinstate(conn: sqlite3.Connection, doctor_code: str, note: str | None) -> str:
+    """Lift a doctor's active revocation; return the month it was revoked in."""
+    row = conn.execute("SELECT month FROM revocations WHERE doctor_code = ? AND reinstated_at IS NULL "
+                       "AND withdrawn_at IS NULL", (doctor_code,)).fetchone()
+    if row is None:
+        raise MenguiError(f"医师 {doctor_code} 目前没有被取消定岗资格，无需恢复")
+    with transaction(conn):
+        conn.execute("UPDATE revocations SET reinstated_at = ?, reinstated_note = ? WHERE doctor_code = ? AND month = ?",
+                     (now(), note, doctor_code, row[0]))
+    return row[0]

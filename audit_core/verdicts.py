@@ -1,0 +1,62 @@
+"""Committee verdicts (药事委员会审核结论) on flags.
+
+``verdicts`` holds the current verdict per (rx_id, check_id); triggers keep every
+change in ``verdict_history`` and refuse deletion. An audit never touches them.
+Files of verdicts load through :mod:`mengui_core.loader` (kind ``verdicts``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from .errors import MenguiError
+from .inputs import VERDICT_VALUES
+from .schema import now, transaction
+
+VERDICT_LABELS = {"unreasonable": "不合理", "reasonable": "合理"}
+
+
+@dataclass
+class Recorded:
+    rx_id: str
+    check_id: str
+    verdict: str
+    previous: str | None
+
+
+def normalise_verdict(text: str) -> str:
+    value = VERDICT_VALUES.get((text or "").strip().lower()) or VERDICT_VALUES.get((text or "").strip())
+    if value is None:
+        raise MenguiError(f"审核结论「{text}」无效：应为 不合理 / 合理（或 unreasonable / reasonable）")
+    return value
+
+
+def record_verdict(conn: sqlite3.Connection, rx_id: str, check_id: str, verdict: str,
+                   reviewer: str | None = None, note: str | None = None, source: str = "mengui review") -> Recorded:
+    """Record one verdict for an existing flag; the earlier verdict stays in the history."""
+    value = normalise_verdict(verdict)
+    flag = conn.execute("SELECT 1 FROM flags WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+    if flag is None:
+        others = [r[0] for r in conn.execute("SELECT check_id FROM flags WHERE rx_id = ?", (rx_id,))]
+        if others:
+            raise MenguiError(f"处方 {rx_id} 没有规则 {check_id} 的标记；该处方被标记的规则：{'、'.join(others)}")
+        raise MenguiError(f"处方 {rx_id} 没有任何标记，无法记录审核结论（请检查处方号，或先运行 mengui audit）")
+    with transaction(conn):
+        old = conn.execute("SELECT verdict FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+        conn.execute(
+            """
+            INSERT INTO verdicts (rx_id, check_id, verdict, reviewer, reviewed_at, note, source)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (rx_id, check_id) DO UPDATE SET verdict = excluded.verdict, reviewer = excluded.reviewer,
+                reviewed_at = excluded.reviewed_at, note = excluded.note, source = excluded.source
+            """,
+            (rx_id, check_id, value, reviewer, now(), note, source),
+        )
+    return Recorded(rx_id, check_id, value, old[0] if old else None)
+
+
+def history(conn: sqlite3.Connection, rx_id: str, check_id: str) -> list[sqlite3.Row]:
+    return conn.execute(
+        "SELECT * FROM verdict_history WHERE rx_id = ? AND check_id = ? ORDER BY id", (rx_id, check_id)
+    ).fetchall()
