@@ -1,18 +1,35 @@
-"""``mengui demo``: generate a hospital's months of exports, load them and audit each month."""
+"""``mengui demo``: a hospital's months of exports, loaded, audited, reviewed and disclosed.
+
+For each month: load the exports, audit, import the committee's verdict file
+(written here from what the committee would plausibly rule on the month's
+flags), and publish the list. The last month's list and report go to ``output/``.
+"""
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from .demo_data import write_demo_inputs
 from .loader import LoadResult, load_files
+from .monthly import write_outputs
 from .plugins import get_input_aliases
+from .publish import PublishResult, disclose_month
 from .runner import AuditResult, audit_month
 from .schema import connect
 
 DEMO_LAST_MONTH = "2026-10"
+
+# What the 药事委员会 rules on each kind of planted case (None: not reviewed this month).
+COMMITTEE = {
+    "split_visit": ("不合理", "分解处方规避单次限额"),
+    "multi_over": ("不合理", "超出多病种限额，病历无特殊用药说明"),
+    "single_over": ("合理", "超出 0.01 元，系药品调价尾差"),
+    "uncertified": ("不合理", "门规认定已过期仍按门规开药"),
+}
+REVIEWERS = ["王立新", "刘敏", "陈志刚"]
 
 
 @dataclass
@@ -21,6 +38,16 @@ class DemoRun:
     db_path: Path
     months: list[str]
     manifest: dict
+    outputs: list[Path]
+
+
+@dataclass
+class DemoMonth:
+    month: str
+    loaded: LoadResult
+    audited: AuditResult
+    verdicts: int
+    published: PublishResult
 
 
 def demo_months(count: int, last: str = DEMO_LAST_MONTH) -> list[str]:
@@ -35,9 +62,32 @@ def demo_months(count: int, last: str = DEMO_LAST_MONTH) -> list[str]:
     return months[::-1]
 
 
+def committee_file(conn, month: str, planted: list[dict], path: Path, last: bool) -> int:
+    """Write the committee's verdicts on the month's flags as a Chinese-headed CSV; return the count."""
+    case_of = {rx: case["case"] for case in planted for rx in case["rx_ids"]}
+    flags = conn.execute("SELECT rx_id, check_id FROM flags WHERE month = ? ORDER BY rx_id, check_id", (month,)).fetchall()
+    rows = []
+    for index, (rx_id, check_id) in enumerate(flags):
+        case = case_of.get(rx_id)
+        ruling = COMMITTEE.get(case)
+        if case == "multi_over" and last:
+            continue  # still waiting for the committee: shows as 待审核
+        if case == "duplicate_name" and month == conn.execute("SELECT min(month) FROM flags").fetchone()[0]:
+            ruling = ("合理", "原规格停产，更换规格后原处方已停用")
+        if ruling:
+            reviewer = REVIEWERS[index % len(REVIEWERS)]
+            rows.append([rx_id, check_id, ruling[0], reviewer, f"{month}-28 15:00:00", ruling[1]])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["处方号", "规则", "结论", "审核人", "审核时间", "备注"])
+        writer.writerows(rows)
+    return len(rows)
+
+
 def run_demo(directory: Path, months: int = 3, seed: int = 20261101,
-             on_month: Callable[[str, LoadResult, AuditResult], None] | None = None) -> DemoRun:
-    """Write ``directory/inputs/<month>/``, then load and audit each month into ``directory/mengui.db``."""
+             on_month: Callable[[DemoMonth], None] | None = None) -> DemoRun:
+    """Write ``directory/inputs/<month>/``; load, audit, review and disclose each month into ``mengui.db``."""
     directory.mkdir(parents=True, exist_ok=True)
     inputs = directory / "inputs"
     month_list = demo_months(months)
@@ -46,11 +96,19 @@ def run_demo(directory: Path, months: int = 3, seed: int = 20261101,
     conn = connect(db_path)
     aliases = get_input_aliases()
     try:
+        published = None
         for month in month_list:
             loaded = load_files(conn, [inputs / month], aliases=aliases)
             audited = audit_month(conn, month)
+            verdict_path = directory / "committee" / f"verdicts-{month}.csv"
+            count = committee_file(conn, month, manifest["months"][month]["planted"], verdict_path,
+                                   last=month == month_list[-1])
+            if count:
+                load_files(conn, [verdict_path], kind="verdicts", aliases=aliases)
+            published = disclose_month(conn, month, start=month_list[0])
             if on_month:
-                on_month(month, loaded, audited)
+                on_month(DemoMonth(month, loaded, audited, count, published))
+        outputs = write_outputs(conn, published, directory / "output")
     finally:
         conn.close()
-    return DemoRun(directory, db_path, month_list, manifest)
+    return DemoRun(directory, db_path, month_list, manifest, outputs)

@@ -391,26 +391,39 @@ def demo(directory, months, seed):
     click.echo(f"生成模拟数据：一家医院 {month_list[0]} 至 {month_list[-1]} 共 {months} 个月的 HIS 与医保结算导出文件")
     last = {}
 
-    def on_month(month, loaded, audited):
-        rows = sum(f.rows for f in loaded.files)
-        click.echo(f"{month}：导入 {len(loaded.files)} 个文件 {rows} 行，审核处方 {audited.prescriptions} 张，"
-                   f"标记 {audited.flags} 条")
-        last["result"] = audited
+    def on_month(step):
+        rows = sum(f.rows for f in step.loaded.files)
+        d = step.published.disclosure
+        levels = "，".join(f"{LEVEL_LABELS[l]} {sum(1 for r in d.rows if r.level == l)} 名"
+                          for l in (3, 2, 1) if any(r.level == l for r in d.rows)) or "无"
+        click.echo(f"{step.month}：导入 {rows} 行，审核处方 {step.audited.prescriptions} 张，标记 {step.audited.flags} 条，"
+                   f"委员会审核 {step.verdicts} 条，公示 {len(d.rows)} 名医师（{levels}）")
+        last["step"] = step
 
     run = run_demo(Path(directory), months=months, seed=seed, on_month=on_month)
+    step = last["step"]
     conn = connect(run.db_path)
-    print_audit_summary(conn, last["result"])
+    print_audit_summary(conn, step.audited)
     conn.close()
+    click.echo()
+    print_publish(step.published)
+    for row in step.published.disclosure.rows:
+        click.echo(f"    {row.level_label}  {row.doctor_code}  {row.doctor_name or '（不公示姓名）'}  "
+                   f"{row.action_label}  不合理处方 {row.unreasonable_count} 张（{row.reasons}）", err=True)
     month = run.months[-1]
     click.echo(f"\n输入文件：{run.directory / 'inputs'}（每月一个目录，处方文件为 GBK 编码、中文表头）")
+    click.echo(f"委员会审核结论：{run.directory / 'committee'}")
     click.echo(f"数据库：{run.db_path}")
+    click.echo("公示名单与月报：")
+    for path in run.outputs:
+        click.echo(f"  {path}")
     click.echo("下一步：")
     click.echo(f"  {command('datasette')} {run.db_path}")
-    click.echo("      在浏览器中查看 flags（标记）、prescriptions（处方）、rx_items（处方明细）等表")
-    click.echo(f"  {command('mengui')} audit {run.db_path} --month {month}")
-    click.echo("      重新审核某月：替换该月标记，保留审核结论")
-    click.echo(f"  {command('mengui')} load {run.db_path} {run.directory / 'inputs' / month}")
-    click.echo("      再次导入同样的文件：不会产生任何改动")
+    click.echo("      在浏览器中查看 flags（标记）、disclosures（公示名单）、doctor_roster（医师定岗资格）等表")
+    click.echo(f"  {command('mengui')} disclose {run.db_path} --month {month} --format xlsx -o 公示名单.xlsx")
+    click.echo("      重新生成公示名单（与已公示版本相同时不产生新版本）")
+    click.echo(f"  {command('mengui')} review {run.db_path} --rx 处方号 --check amount_cap --verdict 不合理")
+    click.echo("      记录一条审核结论")
 
 
 def command(name: str) -> str:
