@@ -74,6 +74,8 @@ def committee_file(conn, month: str, planted: list[dict], path: Path, last: bool
             continue  # still waiting for the committee: shows as 待审核
         if case == "duplicate_name" and month == conn.execute("SELECT min(month) FROM flags").fetchone()[0]:
             ruling = ("合理", "原规格停产，更换规格后原处方已停用")
+        if case == "extra_over":
+            ruling = ("合理", "病情需要，已补充用药说明") if index % 3 == 0 else ("不合理", "超出单次限额，无特殊用药说明")
         if ruling:
             reviewer = REVIEWERS[index % len(REVIEWERS)]
             rows.append([rx_id, check_id, ruling[0], reviewer, f"{month}-28 15:00:00", ruling[1]])

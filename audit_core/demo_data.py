@@ -983,6 +983,22 @@ class _Planter:
                     note="他克莫司 800.00 元 billed under exempt M08300 plus a 100.00 元 normal prescription "
                          "the same visit: the exempt one is neither flagged nor counted, so 100 ≤ 300")
 
+    def extra_over_caps(self) -> None:
+        """A varying number of ordinary over-cap visits, so months differ as real ones do."""
+        cardio = ["心血管内科", "全科医学科"]
+        endo = ["内分泌科", "全科医学科"]
+        for _ in range(self.rng.choice([0, 1, 2, 3, 5, 8, 11])):
+            if self.rng.random() < 0.6:
+                target = SINGLE_CAP_FEN + self.rng.randint(500, 9000)
+                self.cap_case("extra_over", ["M03900"], ["M03900"], target,
+                              ["amlodipine", "metoprolol", "irbesartan"], True, self.pool.take(cardio),
+                              "single-disease visit over 150 元")
+            else:
+                target = MULTI_CAP_FEN + self.rng.randint(500, 12000)
+                self.cap_case("extra_over", ["M03900", "M01600"], ["M03900", "M01600"], target,
+                              ["valsartan", "metformin", "dapagliflozin", "insulin_aspart"], True,
+                              self.pool.take(endo), "two-disease visit over 300 元")
+
     # -- duplicates ---------------------------------------------------------
     def duplicates(self) -> None:
         # same drug, different manufacturer, overlapping, by the repeat offender
@@ -1138,6 +1154,7 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
         planter = _Planter(rng, factory, ids, by_dept, offenders, pool, patients, m_first, m_last,
                            index, len(months))
         planter.amount_caps()
+        planter.extra_over_caps()
         planter.duplicates()
         planter.same_effect()
         planter.uncertified()

@@ -381,7 +381,7 @@ def rulesets_validate(file):
 
 @cli.command()
 @click.argument("directory", default="mengui-demo", type=click.Path(file_okay=False))
-@click.option("--months", default=3, show_default=True, type=click.IntRange(1, 12), help="生成几个月的数据")
+@click.option("--months", default=6, show_default=True, type=click.IntRange(1, 12), help="生成几个月的数据")
 @click.option("--seed", default=20261101, show_default=True, help="随机种子（相同种子生成相同数据）")
 def demo(directory, months, seed):
     """生成一家医院的模拟数据，导入并逐月审核，然后说明如何查看结果。"""
