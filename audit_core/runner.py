@@ -295,6 +295,12 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
              json.dumps(plugins, ensure_ascii=False), started, "\n".join(ctx.notes) or None),
         )
         run_id = cursor.lastrowid
+        conn.executemany(
+            "INSERT INTO checks (check_id, title, description, needs_review, plugin) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (check_id) DO UPDATE SET title = excluded.title, description = excluded.description, "
+            "needs_review = excluded.needs_review, plugin = excluded.plugin",
+            [(c.id, c.title, c.description, int(ruleset.checks[c.id].needs_review), c.plugin) for c in checks],
+        )
         conn.execute("DELETE FROM flags WHERE month = ?", (month,))
         conn.execute(
             """

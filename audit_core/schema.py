@@ -232,6 +232,29 @@ MIGRATIONS: list[tuple[int, str, str]] = [
              AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
         """,
     ),
+    (
+        3,
+        "check catalog, verdict guard triggers",
+        """
+        CREATE TABLE checks (
+            check_id TEXT PRIMARY KEY,
+            title TEXT NOT NULL,
+            description TEXT,
+            needs_review INTEGER,
+            plugin TEXT
+        );
+        CREATE TRIGGER verdicts_valid_insert BEFORE INSERT ON verdicts BEGIN
+            SELECT RAISE(ABORT, '结论应为 unreasonable（不合理）或 reasonable（合理）')
+            WHERE NEW.verdict NOT IN ('unreasonable', 'reasonable');
+            SELECT RAISE(ABORT, '没有这条标记：审核结论只能针对已审核出的标记（处方号与规则编号）')
+            WHERE NOT EXISTS (SELECT 1 FROM flags WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id);
+        END;
+        CREATE TRIGGER verdicts_valid_update BEFORE UPDATE OF verdict ON verdicts BEGIN
+            SELECT RAISE(ABORT, '结论应为 unreasonable（不合理）或 reasonable（合理）')
+            WHERE NEW.verdict NOT IN ('unreasonable', 'reasonable');
+        END
+        """,
+    ),
 ]
 
 
