@@ -36,3 +36,10 @@ def register_input_aliases(register):
 def register_ladders(register):
     """Contribute disclosure ladders: call ``register(ladder)`` with a :class:`mengui_core.ladder.Ladder`.
     The ruleset's ``[ladder] name`` chooses which one publishes the monthly list."""
+
+
+@hookspec
+def register_datasette_metadata(register):
+    """Contribute Datasette metadata for the mengui database: call ``register(fragment)`` with a dict
+    such as ``{"queries": {...}, "tables": {...}}``. Contributions are always private to logged-in
+    reviewers: any ``allow`` they carry is ignored."""

@@ -192,3 +192,12 @@ def get_ladders() -> dict:
 
         impl.function(register=register)
     return ladders
+
+
+def get_datasette_metadata() -> list[tuple[str, dict]]:
+    """(plugin name, metadata fragment) pairs contributed for the mengui database."""
+    load_plugins()
+    fragments = []
+    for impl in pm.hook.register_datasette_metadata.get_hookimpls():
+        impl.function(register=lambda fragment, _owner=impl.plugin_name: fragments.append((_owner, fragment)))
+    return fragments

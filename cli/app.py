@@ -296,6 +296,73 @@ def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, al
         click.echo(f"  {path}")
 
 
+# ---------------------------------------------------------------- Datasette
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址（默认仅本机）")
+@click.option("--port", default=8001, show_default=True, type=int, help="端口")
+def serve(db, host, port):
+    """用 Datasette 发布数据库：委员登录审核，公众只见公示名单与统计。"""
+    from mengui_datasette.server import serve as run_server
+    from mengui_datasette.users import list_users
+
+    users = list_users(db)
+    click.echo(f"门规审核网站：http://{host}:{port}/   （按 Ctrl+C 停止）", err=True)
+    if not users:
+        click.echo(f"注意：还没有委员账号，请先运行 mengui users add {db} 用户名 --role committee", err=True)
+    else:
+        click.echo(f"委员账号 {len(users)} 个；登录地址 http://{host}:{port}/-/login", err=True)
+    run_server(Path(db), host=host, port=port)
+
+
+@cli.group()
+def users():
+    """管理药事委员会委员的登录账号（密码加密保存在 DB 旁的 .users.db 文件中）。"""
+
+
+@users.command("add")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("name")
+@click.option("--role", type=click.Choice(["committee", "admin"]), default="committee", show_default=True,
+              help="角色：committee 药事委员会委员，admin 管理员")
+@click.option("--display-name", default=None, help="显示姓名，如 张委员")
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取密码（用于脚本）")
+@click.option("--replace", is_flag=True, help="用户已存在时重设密码")
+def users_add(db, name, role, display_name, password_stdin, replace):
+    """创建一个登录账号。"""
+    from mengui_datasette.users import ROLES, add_user, users_path
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("密码", hide_input=True, confirmation_prompt="再次输入密码")
+    user = add_user(db, name, password, role, display_name, replace=replace)
+    click.echo(f"已创建账号 {user.name}（{ROLES[user.role]}，显示为 {user.display_name}），保存在 {users_path(db)}")
+
+
+@users.command("list")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+def users_list(db):
+    """列出登录账号（不显示密码）。"""
+    from mengui_datasette.users import ROLES, list_users
+
+    rows = [[u.name, u.display_name, ROLES.get(u.role, u.role), u.created_at] for u in list_users(db)]
+    click.echo(table(["用户名", "显示姓名", "角色", "创建时间"], rows) if rows else "还没有账号。")
+
+
+@users.command("remove")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("name")
+def users_remove(db, name):
+    """删除一个登录账号。"""
+    from mengui_datasette.users import remove_user
+
+    remove_user(db, name)
+    click.echo(f"已删除账号 {name}")
+
+
 # ---------------------------------------------------------------- plugins and rulesets
 
 

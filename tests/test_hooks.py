@@ -109,3 +109,29 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
     finally:
         for plugin in set(plugins.pm.get_plugins()) - before:
             plugins.pm.unregister(plugin)
+
+
+def test_register_datasette_metadata_adds_a_private_canned_query(tmp_path, exports, db_path):
+    from mengui_datasette.server import build_metadata
+
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "weekend_meta.py").write_text(
+        "from mengui_core import hookimpl\n\n"
+        "@hookimpl\n"
+        "def register_datasette_metadata(register):\n"
+        "    register({'queries': {'weekend_flags': {'title': '周末处方标记', 'allow': True,\n"
+        "              'sql': \"select rx_id from flags where strftime('%w', rx_date) in ('0', '6')\"}}})\n",
+        encoding="utf-8",
+    )
+    plugins.load_plugins()
+    before = set(plugins.pm.get_plugins())
+    try:
+        plugins.load_plugins_dir(tmp_path / "plugins")
+        connect(db_path).close()
+        metadata, _ = build_metadata(db_path, users=[])
+        query = metadata["databases"]["mengui"]["queries"]["weekend_flags"]
+        assert query["title"] == "周末处方标记" and "allow" not in query  # never public
+        assert metadata["databases"]["mengui"]["allow"] == {"role": ["committee", "admin"]}
+    finally:
+        for plugin in set(plugins.pm.get_plugins()) - before:
+            plugins.pm.unregister(plugin)

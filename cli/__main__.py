@@ -1,0 +1,3 @@
+from .app import cli
+
+cli(prog_name="mengui")

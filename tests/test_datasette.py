@@ -1,0 +1,177 @@
+"""The committee's Datasette: permissions, review page, verdict round trip, no patient identity for anonymous visitors."""
+
+import asyncio
+import re
+import sqlite3
+
+import pytest
+
+from mengui_core.demo import run_demo
+from mengui_datasette.server import make_datasette
+from mengui_datasette.users import add_user, users_path
+
+PASSWORD = "correct-horse-9"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    run = run_demo(tmp_path_factory.mktemp("site"), months=2)
+    add_user(run.db_path, "zhangwei", PASSWORD, "committee", "张伟")
+    return run
+
+
+@pytest.fixture(scope="module")
+def ds(demo):
+    return make_datasette(demo.db_path)
+
+
+def get(ds, path, actor=None, **kwargs):
+    cookies = {"ds_actor": ds.sign({"a": actor}, "actor")} if actor else {}
+    return asyncio.run(ds.client.get(path, cookies=cookies, **kwargs))
+
+
+def post(ds, path, data, cookies):
+    return asyncio.run(ds.client.post(path, data=data, cookies=cookies))
+
+
+COMMITTEE = {"id": "zhangwei", "name": "张伟", "role": "committee"}
+
+
+def patient_identities(db_path):
+    """Every patient id and name, except names some published doctor also bears (the demo reuses names)."""
+    conn = sqlite3.connect(db_path)
+    rows = conn.execute("SELECT DISTINCT patient_id, patient_name FROM prescriptions").fetchall()
+    doctors = {r[0] for r in conn.execute("SELECT doctor_name FROM doctors")}
+    return {v for row in rows for v in row if v and v not in doctors}
+
+
+PRIVATE_PATHS = [
+    "/mengui/prescriptions", "/mengui/prescriptions.json", "/mengui/prescriptions.csv",
+    "/mengui/flags.json", "/mengui/flag_status.json", "/mengui/certifications.json", "/mengui/rx_items.json",
+    "/mengui/claims.json", "/mengui/verdicts.json", "/mengui/verdict_history.json", "/mengui/doctors.json",
+    "/mengui/pending_reviews.json", "/mengui/doctor_flags.json?doctor_code=YS0104", "/mengui/over_cap.json",
+    "/mengui/same_effect_pairs.json", "/mengui/ladder_state.json",
+    "/mengui.json", "/mengui.json?sql=select+patient_id,patient_name+from+prescriptions",
+    "/mengui?sql=select+*+from+prescriptions", "/mengui.db", "/-/dashboard.json",
+]
+
+
+@pytest.mark.parametrize("path", PRIVATE_PATHS)
+def test_anonymous_visitors_cannot_reach_row_level_data(ds, path):
+    response = get(ds, path)
+    assert response.status_code in (302, 403, 404), (path, response.status_code)
+
+
+def test_nothing_an_anonymous_visitor_can_open_contains_a_patient_identity(ds, demo):
+    identities = patient_identities(demo.db_path)
+    assert len(identities) > 1000
+    public = ["/", "/mengui/disclosures", "/mengui/disclosures.json?_shape=array&_size=max",
+              "/mengui/disclosures.csv?_size=max", "/mengui/checks.json", "/mengui/monthly_statistics.json",
+              "/mengui/department_statistics.json", "/-/metadata.json", "/-/databases.json"]
+    for path in public:
+        response = get(ds, path)
+        body = response.text
+        leaked = [i for i in identities if i in body]
+        assert not leaked, (path, leaked[:3])
+    assert get(ds, "/mengui/disclosures.json").status_code == 200
+    assert get(ds, "/mengui/monthly_statistics.json").status_code == 200
+
+
+def test_password_hashes_are_never_served(ds, demo):
+    hashed = sqlite3.connect(users_path(demo.db_path)).execute("SELECT password_hash FROM users").fetchone()[0]
+    for actor in (None, COMMITTEE):
+        for path in ("/-/metadata.json", "/-/databases.json", "/mengui.json?sql=select+name+from+sqlite_master",
+                     "/-/plugins.json", "/-/settings.json"):
+            assert hashed not in get(ds, path, actor).text
+    assert get(ds, "/-/metadata.json").status_code == 403  # committee account names stay private too
+
+
+def test_committee_members_see_everything_and_can_run_sql(ds):
+    for path in ["/mengui/prescriptions.json", "/mengui/flags.json", "/mengui/pending_reviews.json",
+                 "/mengui.json?sql=select+count(*)+from+prescriptions", "/-/dashboard"]:
+        assert get(ds, path, COMMITTEE).status_code == 200, path
+
+
+def test_only_committee_members_can_write(ds, demo):
+    conn = sqlite3.connect(demo.db_path)
+    rx_id, check_id = conn.execute("SELECT rx_id, check_id FROM flag_status WHERE status = 'pending'").fetchone()
+    page = get(ds, "/mengui/record_verdict")
+    assert page.status_code in (302, 403)
+    token = get(ds, "/-/login").cookies.get("ds_csrftoken")
+    response = post(ds, "/mengui/record_verdict",
+                    {"rx_id": rx_id, "check_id": check_id, "verdict": "不合理", "note": "x", "csrftoken": token},
+                    {"ds_csrftoken": token})
+    assert response.status_code == 403
+    assert conn.execute("SELECT count(*) FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()[0] == 0
+
+
+def test_csrf_protection_stays_on(ds, demo):
+    conn = sqlite3.connect(demo.db_path)
+    rx_id, check_id = conn.execute("SELECT rx_id, check_id FROM flag_status WHERE status = 'pending'").fetchone()
+    cookies = {"ds_actor": ds.sign({"a": COMMITTEE}, "actor")}
+    response = post(ds, "/mengui/record_verdict", {"rx_id": rx_id, "check_id": check_id, "verdict": "合理"}, cookies)
+    assert response.status_code == 403
+    assert conn.execute("SELECT count(*) FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()[0] == 0
+
+
+def test_review_round_trip_through_login_review_page_and_canned_query(ds, demo):
+    # log in with the real form
+    login = get(ds, "/-/login")
+    assert "药事委员会委员登录" in login.text
+    token = login.cookies.get("ds_csrftoken")
+    bad = post(ds, "/-/login", {"username": "zhangwei", "password": "wrong", "csrftoken": token}, {"ds_csrftoken": token})
+    assert "用户名或密码错误" in bad.text
+    ok = post(ds, "/-/login", {"username": "zhangwei", "password": PASSWORD, "csrftoken": token}, {"ds_csrftoken": token})
+    assert ok.status_code == 302
+    cookies = {"ds_actor": ok.cookies.get("ds_actor"), "ds_csrftoken": token}
+
+    conn = sqlite3.connect(demo.db_path)
+    rx_id, check_id, patient = conn.execute(
+        "SELECT rx_id, check_id, patient_id FROM flag_status WHERE status = 'pending' ORDER BY rx_id").fetchone()
+    pending = asyncio.run(ds.client.get("/mengui/pending_reviews", cookies=cookies))
+    assert f"/-/review/{rx_id}/{check_id}" in pending.text and "去审核" in pending.text
+
+    page = asyncio.run(ds.client.get(f"/-/review/{rx_id}/{check_id}", cookies=cookies))
+    assert page.status_code == 200
+    html = page.text
+    drugs = [r[0] for r in conn.execute("SELECT drug_name FROM rx_items WHERE rx_id = ?", (rx_id,))]
+    assert all(drug in html for drug in drugs)                        # the prescription with its items
+    assert patient in html                                           # who the patient is (committee only)
+    assert "参保人门规认定" in html
+    names = [r[0] for r in conn.execute(
+        "SELECT disease_code FROM certifications WHERE patient_id = ?", (patient,))]
+    assert names and all(code in html for code in names)              # certified diseases by code
+    assert any(name in html for name in ("高血压病", "糖尿病", "冠心病"))  # ... and by name
+    assert "限额" in html and "超出" in html                          # the cap and the excess
+    form_token = re.search(r'name="csrftoken" value="([^"]+)"', html).group(1)
+
+    done = asyncio.run(ds.client.post("/mengui/record_verdict", cookies=cookies, data={
+        "rx_id": rx_id, "check_id": check_id, "verdict": "不合理", "note": "分解处方", "csrftoken": form_token}))
+    assert done.status_code == 302
+    row = conn.execute("SELECT verdict, reviewer, note, source FROM verdicts WHERE rx_id = ? AND check_id = ?",
+                       (rx_id, check_id)).fetchone()
+    assert row == ("unreasonable", "zhangwei", "分解处方", "datasette")
+    assert conn.execute("SELECT count(*) FROM verdict_history WHERE rx_id = ? AND check_id = ?",
+                        (rx_id, check_id)).fetchone()[0] == 1
+    after = asyncio.run(ds.client.get(f"/-/review/{rx_id}/{check_id}", cookies=cookies))
+    assert "当前结论：<strong>不合理</strong>" in after.text
+
+
+def test_anonymous_review_page_redirects_to_login(ds, demo):
+    rx_id, check_id = sqlite3.connect(demo.db_path).execute("SELECT rx_id, check_id FROM flags").fetchone()
+    response = get(ds, f"/-/review/{rx_id}/{check_id}")
+    assert response.status_code == 302 and response.headers["location"].endswith("/-/login")
+
+
+def test_duplicate_review_page_shows_the_other_prescription(ds, demo):
+    conn = sqlite3.connect(demo.db_path)
+    rx_id, related = conn.execute(
+        "SELECT rx_id, related_rx_id FROM flags WHERE check_id = 'duplicate_drug' AND related_rx_id != rx_id").fetchone()
+    html = get(ds, f"/-/review/{rx_id}/duplicate_drug", COMMITTEE).text
+    assert "在先处方" in html and related in html
+
+
+def test_dashboard_draws_charts_for_the_committee(ds):
+    html = get(ds, "/-/dashboard", COMMITTEE).text
+    assert html.count("<svg") >= 2 and "公示阶梯现状" in html
+    assert "一级" in html and "公示医师代码" in html
