@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from pathlib import Path
 
+from mengui_core import plugins
 from mengui_core.loader import load_files
 from mengui_core.runner import audit_month
 from mengui_core.schema import connect
@@ -70,3 +72,16 @@ class Exports:
 
 def flagged(flags: dict, check_id: str) -> set[str]:
     return {rx for rx, check in flags if check == check_id}
+
+
+@contextmanager
+def loose_plugins(directory):
+    """Register the ``*.py`` plugin files of ``directory`` for the duration of a ``with`` block."""
+    plugins.load_plugins()
+    before = set(plugins.pm.get_plugins())
+    try:
+        plugins.load_plugins_dir(directory)
+        yield
+    finally:
+        for plugin in set(plugins.pm.get_plugins()) - before:
+            plugins.pm.unregister(plugin)

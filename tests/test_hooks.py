@@ -10,6 +10,8 @@ from mengui_core import hookspecs, plugins
 from mengui_core.loader import load_files
 from mengui_core.schema import connect
 
+from builders import loose_plugins
+
 DOCS = Path(__file__).parent.parent / "docs" / "plugins.md"
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")]
 
@@ -44,10 +46,7 @@ def test_register_input_aliases_maps_a_vendor_header(tmp_path, db_path):
         "    register('prescriptions', 'total_amount', '处方总额')\n",
         encoding="utf-8",
     )
-    plugins.load_plugins()
-    before = set(plugins.pm.get_plugins())
-    try:
-        plugins.load_plugins_dir(tmp_path / "plugins")
+    with loose_plugins(tmp_path / "plugins"):
         aliases = plugins.get_input_aliases()
         assert ("prescriptions", "rx_id", ["门诊处方流水号"]) in aliases
         path = tmp_path / "prescriptions.csv"
@@ -55,9 +54,6 @@ def test_register_input_aliases_maps_a_vendor_header(tmp_path, db_path):
         conn = connect(db_path)
         load_files(conn, [path], aliases=aliases)
         assert tuple(conn.execute("SELECT rx_id, total_amount_fen FROM prescriptions").fetchone()) == ("R1", 8880)
-    finally:
-        for plugin in set(plugins.pm.get_plugins()) - before:
-            plugins.pm.unregister(plugin)
 
 
 def test_register_rulesets_ships_the_jinan_file_from_the_package():
@@ -89,10 +85,7 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
         exports.cert(f"P{month}", "M03900").cert(f"P{month}", "M04600")
         exports.rx(f"{month}A", f"{month}-03", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
         exports.rx(f"{month}B", f"{month}-09", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
-    plugins.load_plugins()
-    before = set(plugins.pm.get_plugins())
-    try:
-        plugins.load_plugins_dir(tmp_path / "plugins")
+    with loose_plugins(tmp_path / "plugins"):
         assert "strict" in plugins.get_ladders()
         from mengui_core.publish import disclose_month
         from mengui_core.runner import audit_month
@@ -106,9 +99,6 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
         assert first.ladder.name == "strict" and first.ladder.plugin == "plugins_dir.strict"
         second = disclose_month(conn, "2026-10")
         assert [(r.level, r.action) for r in second.disclosure.rows] == [(3, "revoke")]
-    finally:
-        for plugin in set(plugins.pm.get_plugins()) - before:
-            plugins.pm.unregister(plugin)
 
 
 def test_register_datasette_metadata_adds_a_private_canned_query(tmp_path, exports, db_path):
@@ -123,15 +113,9 @@ def test_register_datasette_metadata_adds_a_private_canned_query(tmp_path, expor
         "              'sql': \"select rx_id from flags where strftime('%w', rx_date) in ('0', '6')\"}}})\n",
         encoding="utf-8",
     )
-    plugins.load_plugins()
-    before = set(plugins.pm.get_plugins())
-    try:
-        plugins.load_plugins_dir(tmp_path / "plugins")
+    with loose_plugins(tmp_path / "plugins"):
         connect(db_path).close()
         metadata, _ = build_metadata(db_path, users=[])
         query = metadata["databases"]["mengui"]["queries"]["weekend_flags"]
         assert query["title"] == "周末处方标记" and "allow" not in query  # never public
         assert metadata["databases"]["mengui"]["allow"] == {"role": ["committee", "admin"]}
-    finally:
-        for plugin in set(plugins.pm.get_plugins()) - before:
-            plugins.pm.unregister(plugin)
