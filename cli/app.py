@@ -39,6 +39,9 @@ USAGE_MESSAGES = [  # click's own usage errors, in the clerk's language
     (r"Invalid value for '(.+?)': (.*)", r"选项 \1 的取值无效：\2"),
     (r"Got unexpected extra arguments? \((.*)\)", r"多余的参数：\1"),
     (r"Option '(.+?)' requires an argument\.", r"选项 \1 需要一个值"),
+    (r"(File|Path|Directory) '(.+?)' does not exist\.", r"\2 不存在"),
+    (r"'(.+?)' is not one of (.+)\.", r"「\1」不是可选值（可选：\2）"),
+    (r"'(.+?)' is not a valid integer\.", r"「\1」不是整数"),
 ]
 
 
