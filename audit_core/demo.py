@@ -15,7 +15,7 @@ from typing import Callable
 from .demo_data import write_demo_inputs
 from .loader import LoadResult, load_files
 from .monthly import write_outputs
-from .plugins import get_input_aliases
+from .plugins import input_options
 from .publish import PublishResult, disclose_month
 from .runner import AuditResult, audit_month
 from .schema import connect
@@ -96,17 +96,17 @@ def run_demo(directory: Path, months: int = 3, seed: int = 20261101,
     manifest = write_demo_inputs(inputs, month_list, seed=seed)
     db_path = directory / "mengui.db"
     conn = connect(db_path)
-    aliases = get_input_aliases()
+    options = input_options()
     try:
         published = None
         for month in month_list:
-            loaded = load_files(conn, [inputs / month], aliases=aliases)
+            loaded = load_files(conn, [inputs / month], **options)
             audited = audit_month(conn, month)
             verdict_path = directory / "committee" / f"verdicts-{month}.csv"
             count = committee_file(conn, month, manifest["months"][month]["planted"], verdict_path,
                                    last=month == month_list[-1])
             if count:
-                load_files(conn, [verdict_path], kind="verdicts", aliases=aliases)
+                load_files(conn, [verdict_path], kind="verdicts", **options)
             published = disclose_month(conn, month, start=month_list[0])
             if on_month:
                 on_month(DemoMonth(month, loaded, audited, count, published))

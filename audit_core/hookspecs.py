@@ -43,3 +43,10 @@ def register_datasette_metadata(register):
     """Contribute Datasette metadata for the mengui database: call ``register(fragment)`` with a dict
     such as ``{"queries": {...}, "tables": {...}}``. Contributions are always private to logged-in
     reviewers: any ``allow`` they carry is ignored."""
+
+
+@hookspec
+def register_input_formats(register):
+    """Contribute a whole column mapping for one HIS vendor's export: call ``register(fmt)`` with a
+    :class:`mengui_core.inputs.InputFormat`. A file whose headers contain all of the format's
+    columns is read with that mapping alone (or choose it with ``mengui load --input-format``)."""

@@ -20,6 +20,7 @@ class Column:
     aliases: tuple[str, ...] = ()
     choices: dict[str, str] = field(default_factory=dict)  # enum: accepted text -> stored value
     label: str = ""  # Chinese label used in messages
+    default: str | None = None  # stored when the cell is empty or the column absent
 
     @property
     def db_name(self) -> str:
@@ -48,6 +49,26 @@ class Kind:
         return cols
 
 
+@dataclass(frozen=True)
+class InputFormat:
+    """A HIS vendor's export of one kind: canonical column -> the vendor's header.
+
+    Used instead of the standard headers and aliases, so a vendor file may carry columns whose
+    names mean something else in the standard (e.g. a list-price 金额 beside the paid amount).
+    """
+
+    name: str
+    kind: str
+    title: str
+    columns: dict[str, str]
+    description: str = ""
+    files: tuple[str, ...] = ()  # file-name patterns (fnmatch) of this vendor's exports of ``kind``
+
+    def matches(self, headers) -> bool:
+        found = {normalise_header(h) for h in headers}
+        return all(normalise_header(h) in found for h in self.columns.values())
+
+
 KIND_VALUES = {"disease": "disease", "complication": "complication", "病种": "disease",
                "疾病": "disease", "并发症": "complication"}
 VERDICT_VALUES = {"unreasonable": "unreasonable", "reasonable": "reasonable",
@@ -72,7 +93,7 @@ KINDS: dict[str, Kind] = {
                 Column("patient_id", "id", True, ("参保人编号", "个人编号", "参保人员编号"), label="参保人编号"),
                 Column("disease_code", "code", True, ("病种编码", "病种代码", "门规病种编码"), label="病种编码"),
                 Column("disease_name", "text", False, ("病种名称",), label="病种名称"),
-                Column("kind", "enum", False, ("类别", "病种类别"), KIND_VALUES, label="类别"),
+                Column("kind", "enum", False, ("类别", "病种类别"), KIND_VALUES, label="类别", default="disease"),
                 Column("valid_from", "date", True, ("认定开始日期", "开始日期", "生效日期"), label="认定开始日期"),
                 Column("valid_to", "date", False, ("认定结束日期", "结束日期", "终止日期"), label="认定结束日期"),
             ),

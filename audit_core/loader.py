@@ -16,6 +16,7 @@ A load is atomic and idempotent:
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import hashlib
 import re
 import sqlite3
@@ -41,6 +42,7 @@ class FileReport:
     kind: str
     encoding: str
     rows: int = 0
+    input_format: str | None = None  # the vendor mapping used, if any
 
 
 @dataclass
@@ -66,7 +68,17 @@ ProgressCallback = Callable[[int], None]
 # ---------------------------------------------------------------- finding files
 
 
-def plan(paths: Iterable[str | Path], kind: str | None = None) -> list[tuple[Path, str]]:
+def _kind_of(path: Path, formats) -> str | None:
+    found = kind_from_filename(path.stem)
+    if found:
+        return found
+    for fmt in (formats or {}).values():
+        if any(fnmatch.fnmatch(path.name, pattern) for pattern in fmt.files):
+            return fmt.kind
+    return None
+
+
+def plan(paths: Iterable[str | Path], kind: str | None = None, formats=None) -> list[tuple[Path, str]]:
     """Expand directories and give each file its kind, in load order."""
     if kind is not None and kind not in KINDS:
         raise MenguiError(f"未知的文件类型 --kind {kind}，可选：{'、'.join(KINDS)}")
@@ -76,7 +88,7 @@ def plan(paths: Iterable[str | Path], kind: str | None = None) -> list[tuple[Pat
         if path.is_dir():
             for file in sorted(path.iterdir()):
                 if file.suffix.lower() in SUFFIXES and not file.name.startswith((".", "~$")):
-                    found = kind or kind_from_filename(file.stem)
+                    found = kind or _kind_of(file, formats)
                     if found:
                         planned.append((file, found))
             continue
@@ -84,7 +96,7 @@ def plan(paths: Iterable[str | Path], kind: str | None = None) -> list[tuple[Pat
             raise MenguiError(f"文件不存在：{path}")
         if path.suffix.lower() == ".xls":
             raise MenguiError(f"{path}：不支持旧版 .xls 格式，请在 Excel 中另存为 .xlsx 或 CSV")
-        found = kind or kind_from_filename(path.stem)
+        found = kind or _kind_of(path, formats)
         if not found:
             names = "、".join(KINDS)
             raise MenguiError(
@@ -173,8 +185,26 @@ def _read_xlsx(path: Path, progress: ProgressCallback | None) -> Iterator[tuple[
 # ---------------------------------------------------------------- validating
 
 
-def _map_headers(path: Path, kind: Kind, headers: list[str], aliases) -> dict[str, str]:
-    mapping = header_map(kind, aliases)
+def _choose_format(path: Path, kind: Kind, headers: list[str], formats, chosen: str | None):
+    """The vendor format to read this file with: the one named, else one whose columns all appear."""
+    formats = formats or {}
+    if chosen:
+        if chosen not in formats:
+            names = "、".join(sorted(formats)) or "（无）"
+            raise MenguiError(f"没有名为 {chosen} 的导入格式；已注册：{names}")
+        fmt = formats[chosen]
+        if fmt.kind != kind.name:
+            raise MenguiError(f"{path}：导入格式 {chosen} 用于{KINDS[fmt.kind].label}，不是{kind.label}")
+        return fmt
+    candidates = [f for f in formats.values() if f.kind == kind.name and f.matches(headers)]
+    return max(candidates, key=lambda f: len(f.columns)) if candidates else None
+
+
+def _map_headers(path: Path, kind: Kind, headers: list[str], aliases, fmt=None) -> dict[str, str]:
+    if fmt is not None:
+        mapping = {normalise_header(header): canonical for canonical, header in fmt.columns.items()}
+    else:
+        mapping = header_map(kind, aliases)
     found: dict[str, str] = {}
     for header in headers:
         canonical = mapping.get(normalise_header(header))
@@ -187,8 +217,9 @@ def _map_headers(path: Path, kind: Kind, headers: list[str], aliases) -> dict[st
     missing = [c for c in kind.columns if c.required and c.name not in found.values()]
     if missing:
         wanted = "、".join(f"{c.name}（{c.label}）" for c in missing)
+        via = f"（按导入格式 {fmt.name} 读取）" if fmt is not None else ""
         raise MenguiError(
-            f"{path}：缺少必需的列 {wanted}。文件的表头是：{'、'.join(map(str, headers))}"
+            f"{path}：缺少必需的列 {wanted}{via}。文件的表头是：{'、'.join(map(str, headers))}"
         )
     return found
 
@@ -209,6 +240,8 @@ def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, head
             values[column.name], values["rx_time"] = parsed
             present = parsed[0].notna()
         else:
+            if column.default is not None:
+                parsed = parsed.where(parsed.notna() | bad, column.default)
             values[column.db_name] = parsed
             present = parsed.notna()
         missing = ~bad & ~present if column.required else pd.Series(False, index=frame.index)
@@ -376,11 +409,13 @@ def load_files(
     *,
     kind: str | None = None,
     aliases=(),
+    formats=None,
+    input_format: str | None = None,
     progress: ProgressCallback | None = None,
     dry_run: bool = False,
 ) -> LoadResult:
     """Validate and load files; all or nothing. ``progress`` receives the bytes read."""
-    planned = plan(paths, kind)
+    planned = plan(paths, kind, formats)
     problems: list[Problem] = []
     problem_count = 0
     files: list[FileReport] = []
@@ -402,7 +437,9 @@ def load_files(
             insert = f"INSERT INTO {_stage_table(spec)} VALUES ({', '.join('?' * (len(spec.db_columns) + 2))})"
             for frame, first_line in chunks:
                 if headers is None:
-                    headers = _map_headers(path, spec, list(frame.columns), aliases)
+                    fmt = _choose_format(path, spec, list(frame.columns), formats, input_format)
+                    report.input_format = fmt.name if fmt else None
+                    headers = _map_headers(path, spec, list(frame.columns), aliases, fmt)
                 columns, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
                 problem_count += bad
                 report.rows += len(frame)
@@ -426,7 +463,10 @@ def load_files(
         tables = []
         with transaction(conn):
             for spec in kinds_used:
-                tables.append(TableChange(spec.name, *_merge(conn, spec)))
+                try:
+                    tables.append(TableChange(spec.name, *_merge(conn, spec)))
+                except sqlite3.IntegrityError as ex:  # a guard in the schema refused the data
+                    raise MenguiError(f"{spec.label}数据无法写入（{ex}），本次未写入任何数据") from ex
             for report in files:
                 conn.execute(
                     "INSERT INTO loads (file, kind, encoding, rows, sha256, loaded_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .inputs import AFTER_AUDIT
 from .loader import LoadResult, load_files, plan
-from .plugins import get_checks, get_input_aliases
+from .plugins import get_checks, input_options
 from .publish import PublishResult, disclose_month
 from .runner import AuditResult, audit_month
 
@@ -51,18 +51,18 @@ def run_month(conn: sqlite3.Connection, month: str, input_dir: Path, out_dir: Pa
               progress=None, on_step=None) -> MonthlyResult:
     """Load the month's exports, audit, then load any verdict files, disclose and write the outputs."""
     step = on_step or (lambda text: None)
-    planned = plan([input_dir])
+    options = input_options()
+    planned = plan([input_dir], formats=options["formats"])
     data = [p for p, kind in planned if kind not in AFTER_AUDIT]
     later = [p for p, kind in planned if kind in AFTER_AUDIT]
-    aliases = get_input_aliases()
     step("导入数据")
-    loaded = load_files(conn, data, aliases=aliases, progress=progress)
+    loaded = load_files(conn, data, progress=progress, **options)
     step("审核")
     audited = audit_month(conn, month, ruleset)
     verdicts = None
     if later:
         step("导入审核结论")
-        verdicts = load_files(conn, later, aliases=aliases)
+        verdicts = load_files(conn, later, **options)
     step("生成公示名单")
     published = disclose_month(conn, month, ruleset=ruleset, start=start, allow_unaudited=allow_unaudited,
                                require_reviewed=require_reviewed)

@@ -42,13 +42,17 @@ def _normalise(name: str) -> str:
 
 
 def _wanted_distributions() -> set[str] | None:
-    """Distribution names whose entry points load; None means all of them."""
-    if hasattr(sys, "_called_from_test"):
-        return {DISTRIBUTION}
+    """Distribution names whose entry points load; None means all of them.
+
+    Under pytest only this distribution loads, plus any named in ``MENGUI_LOAD_PLUGINS``
+    (so a plugin's own tests can load it through its real entry points)."""
     env = os.environ.get("MENGUI_LOAD_PLUGINS")
+    named = {_normalise(n.strip()) for n in (env or "").split(",") if n.strip()}
+    if hasattr(sys, "_called_from_test"):
+        return {DISTRIBUTION} | named
     if env is None:
         return None
-    return {DISTRIBUTION} | {_normalise(n.strip()) for n in env.split(",") if n.strip()}
+    return {DISTRIBUTION} | named
 
 
 def load_plugins() -> None:
@@ -201,3 +205,29 @@ def get_datasette_metadata() -> list[tuple[str, dict]]:
     for impl in pm.hook.register_datasette_metadata.get_hookimpls():
         impl.function(register=lambda fragment, _owner=impl.plugin_name: fragments.append((_owner, fragment)))
     return fragments
+
+
+def get_input_formats() -> dict:
+    """Vendor column mappings by name."""
+    from .inputs import KINDS, InputFormat
+
+    load_plugins()
+    formats: dict[str, InputFormat] = {}
+    for impl in pm.hook.register_input_formats.get_hookimpls():
+        def register(fmt, _owner=impl.plugin_name):
+            if not isinstance(fmt, InputFormat):
+                raise MenguiError(f"插件 {_owner} 注册的不是 InputFormat 对象：{fmt!r}")
+            if fmt.kind not in KINDS:
+                raise MenguiError(f"插件 {_owner} 的导入格式 {fmt.name} 的类型 {fmt.kind} 无效")
+            unknown = set(fmt.columns) - {c.name for c in KINDS[fmt.kind].columns}
+            if unknown:
+                raise MenguiError(f"插件 {_owner} 的导入格式 {fmt.name} 映射了不存在的列：{'、'.join(sorted(unknown))}")
+            formats[fmt.name] = fmt
+
+        impl.function(register=register)
+    return formats
+
+
+def input_options() -> dict:
+    """What plugins contribute to reading files: keyword arguments for ``loader.load_files``."""
+    return {"aliases": get_input_aliases(), "formats": get_input_formats()}

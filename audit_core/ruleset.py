@@ -67,6 +67,7 @@ class Ruleset:
     same_effect: SameEffect
     ladder: dict
     raw: dict
+    extends: str | None = None
 
     def disease_name(self, code: str) -> str | None:
         return next((d.name for d in self.diseases if d.code == code), None)
@@ -213,7 +214,36 @@ def parse_file(path: Path, known_checks: set[str] | None = None) -> Ruleset:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as ex:
         raise RulesetError(path, [f"TOML 语法错误：{ex}"]) from ex
+    if "extends" in data:
+        data = _extend(data, path, text)
     return build(data, path, text, known_checks)
+
+
+# Never inherited: a city names every check it runs itself.
+NOT_INHERITED = {"checks", "name", "title", "version", "description", "extends"}
+
+
+def _extend(data: dict, path: Path, text: str, seen: tuple = ()) -> dict:
+    """Merge a ruleset over the one it ``extends``: tables key by key, everything else replaced."""
+    base_name = data["extends"]
+    if base_name in seen or base_name == data.get("name"):
+        raise RulesetError(path, [f"第 {_line_of(text, 'extends')} 行 extends：循环继承 {base_name}"])
+    paths = available()
+    candidate = Path(str(base_name))
+    base_path = candidate if candidate.suffix == ".toml" else paths.get(base_name)
+    if base_path is None:
+        raise RulesetError(path, [f"第 {_line_of(text, 'extends')} 行 extends：找不到规则集「{base_name}」"
+                                  f"（已安装：{'、'.join(sorted(paths)) or '无'}）"])
+    base = tomllib.loads(Path(base_path).read_text(encoding="utf-8"))
+    if "extends" in base:
+        base = _extend(base, Path(base_path), "", seen + (data.get("name"),))
+    merged = {k: v for k, v in base.items() if k not in NOT_INHERITED}
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "checks":
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
 
 
 def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None = None) -> Ruleset:
@@ -329,7 +359,7 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
         description=data.get("description", ""), path=Path(path), default_days_supply=days,
         insurance_types=list(data.get("insurance_types", [])), exempt_diseases=list(exempt),
         checks=checks, diseases=diseases, drug_classes=drug_classes, same_effect=same_effect,
-        ladder=dict(data.get("ladder", {})), raw=data,
+        ladder=dict(data.get("ladder", {})), raw=data, extends=data.get("extends"),
     )
 
 

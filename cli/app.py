@@ -100,22 +100,24 @@ def cli(plugins_dir):
 @click.argument("db", type=click.Path(dir_okay=False))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--kind", type=click.Choice(list(KINDS)), help="指定文件类型（默认按文件名判断）")
+@click.option("--input-format", default=None, help="按插件提供的 HIS 导入格式读取（默认按表头自动识别）")
 @click.option("--dry-run", is_flag=True, help="只检查文件，不写入数据库")
-def load(db, paths, kind, dry_run):
+def load(db, paths, kind, input_format, dry_run):
     """导入 CSV / XLSX 文件或整个目录到数据库 DB。"""
     from mengui_core.loader import plan
 
-    planned = plan(paths, kind)
+    options = plugin_manager.input_options()
+    planned = plan(paths, kind, options["formats"])
     total = sum(p.stat().st_size for p, _ in planned)
     conn = connect(db)
-    aliases = plugin_manager.get_input_aliases()
     with click.progressbar(length=total, label="读取并校验文件", file=sys.stderr, show_eta=False,
                            hidden=not sys.stderr.isatty()) as bar:
-        result = load_files(conn, [p for p, _ in planned], kind=kind, aliases=aliases,
-                            progress=bar.update, dry_run=dry_run)
+        result = load_files(conn, [p for p, _ in planned], kind=kind, input_format=input_format,
+                            progress=bar.update, dry_run=dry_run, **options)
     encodings = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8（带 BOM）", "gb18030": "GBK/GB18030", "xlsx": "Excel"}
-    rows = [[f.file, KINDS[f.kind].label, encodings.get(f.encoding, f.encoding), f.rows] for f in result.files]
-    click.echo(table(["文件", "类型", "编码", "行数"], rows, right={3}))
+    rows = [[f.file, KINDS[f.kind].label, encodings.get(f.encoding, f.encoding), f.input_format or "标准", f.rows]
+            for f in result.files]
+    click.echo(table(["文件", "类型", "编码", "格式", "行数"], rows, right={4}))
     if dry_run:
         click.echo(f"\n检查通过：{len(result.files)} 个文件均无错误（--dry-run，未写入数据库）。")
         return
@@ -191,7 +193,7 @@ def review(db, rx_id, check_id, verdict, reviewer, note):
 def verdicts_command(db, file):
     """从文件导入审核结论（列：处方号、规则、结论、审核人、审核时间、备注）。"""
     conn = connect(db, create=False)
-    result = load_files(conn, [file], kind="verdicts", aliases=plugin_manager.get_input_aliases())
+    result = load_files(conn, [file], kind="verdicts", **plugin_manager.input_options())
     change = result.tables[0]
     click.echo(f"已导入 {result.files[0].rows} 条审核结论：新增 {change.inserted}，更改 {change.replaced}，"
                f"未变 {change.unchanged}（更改前的结论保留在 verdict_history 中）")
@@ -280,7 +282,7 @@ def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, al
 
     out = Path(output_dir or f"mengui-{month}")
     conn = connect(db)
-    total = sum(p.stat().st_size for p, _ in plan([input_dir]))
+    total = sum(p.stat().st_size for p, _ in plan([input_dir], formats=plugin_manager.get_input_formats()))
     with click.progressbar(length=total, label="导入数据", file=sys.stderr, show_eta=False,
                            hidden=not sys.stderr.isatty()) as bar:
         result = run_month(conn, month, Path(input_dir), out, ruleset=ruleset_name, start=ladder_start,

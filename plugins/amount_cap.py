@@ -1,7 +1,7 @@
 """``amount_cap``: one prescribing event (same patient, doctor and day) over the cap.
 
 Ruleset parameters (``[checks.amount_cap]``): ``single_cap`` and ``multi_cap`` in 元,
-optional ``insurance_types`` (only those are capped). Prescriptions billed under an
+optional ``insurance_types`` (only those are capped) and ``apply_to_uncertified``. Prescriptions billed under an
 exempt disease are neither flagged nor counted in their visit's sum; patients with no
 valid certification that day are left to the ``uncertified`` check.
 """
@@ -18,6 +18,9 @@ def run(ctx):
     single = ctx.fen("single_cap")
     multi = ctx.fen("multi_cap", ctx.param("single_cap"))
     types = ctx.param("insurance_types") or []
+    # A city whose cap is not about 门规 certification (e.g. a residents' outpatient cap) sets
+    # apply_to_uncertified = true: patients with no valid certification get the single cap.
+    lowest = 0 if ctx.param("apply_to_uncertified", False) else 1
     type_filter = ""
     if types:
         type_filter = "AND insurance_type IN (SELECT value FROM json_each(:types))"
@@ -28,7 +31,7 @@ def run(ctx):
                    max(disease_count) AS disease_count,
                    CASE WHEN max(disease_count) >= 2 THEN :multi ELSE :single END AS limit_fen
             FROM temp.audit_rx
-            WHERE exempt = 0 AND disease_count >= 1 {type_filter}
+            WHERE exempt = 0 AND disease_count >= :lowest {type_filter}
             GROUP BY patient_id, doctor_code, rx_date
         )
         SELECT r.rx_id,
@@ -46,7 +49,7 @@ def run(ctx):
           ON r.patient_id = v.patient_id AND r.doctor_code = v.doctor_code AND r.rx_date = v.rx_date
         WHERE r.exempt = 0 AND v.visit_fen > v.limit_fen {type_filter.replace('insurance_type', 'r.insurance_type')}
         """,
-        {"single": single, "multi": multi, "types": json.dumps(types, ensure_ascii=False)},
+        {"single": single, "multi": multi, "lowest": lowest, "types": json.dumps(types, ensure_ascii=False)},
     )
 
 

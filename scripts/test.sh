@@ -10,5 +10,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "no
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
 fi
 python3.11 -m venv .venv
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -e '.[test]' -e examples/mengui-guangzhou
 .venv/bin/python -m pytest "$@"
+# the Guangzhou example plugin's own tests, as its authors would run them
+(cd examples/mengui-guangzhou && ../../.venv/bin/python -m pytest "$@")

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mengui_core import hookspecs, plugins
+from mengui_core.errors import MenguiError
 from mengui_core.loader import load_files
 from mengui_core.schema import connect
 
@@ -119,3 +120,30 @@ def test_register_datasette_metadata_adds_a_private_canned_query(tmp_path, expor
         query = metadata["databases"]["mengui"]["queries"]["weekend_flags"]
         assert query["title"] == "周末处方标记" and "allow" not in query  # never public
         assert metadata["databases"]["mengui"]["allow"] == {"role": ["committee", "admin"]}
+
+
+def test_register_input_formats_reads_a_vendor_export(tmp_path, db_path):
+    """The HIS adapter example: vendor headers, YYYYMMDD dates, and the paid amount in 实收金额, not 金额."""
+    example = Path(__file__).parent.parent / "examples" / "his-adapter"
+    sample = example / "sample"
+    # without the adapter the vendor's file names are not even recognised
+    with pytest.raises(MenguiError, match="无法从文件名判断"):
+        load_files(connect(db_path), [sample / "门诊处方明细_202610.csv"])
+    with loose_plugins(example):
+        formats = plugins.get_input_formats()
+        assert {"vendor_his_rx", "vendor_his_items"} <= set(formats)
+        conn = connect(db_path)
+        result = load_files(conn, [sample], **plugins.input_options())
+        assert {(f.kind, f.input_format) for f in result.files} == {
+            ("prescriptions", "vendor_his_rx"), ("rx_items", "vendor_his_items")}
+        assert [tuple(r) for r in conn.execute(
+            "SELECT rx_id, rx_date, patient_id, doctor_code, total_amount_fen FROM prescriptions ORDER BY rx_id")] == [
+            ("MZ202610030001", "2026-10-03", "370102000111", "1021", 16850),
+            ("MZ202610030002", "2026-10-03", "370102000222", "1021", 9600)]
+        # 实收金额 (96.00) was read, not the list-price 金额 (117.00)
+        assert [tuple(r) for r in conn.execute("SELECT rx_id, line_no, amount_fen, days_supply FROM rx_items ORDER BY 1, 2")] == [
+            ("MZ202610030001", 1, 8850, 28), ("MZ202610030001", 2, 8000, 28), ("MZ202610030002", 1, 9600, 28)]
+        # naming a format for the wrong kind is a clear error
+        with pytest.raises(MenguiError, match="导入格式 vendor_his_items 用于处方明细，不是处方"):
+            load_files(conn, [sample / "门诊处方主表_202610.csv"], input_format="vendor_his_items",
+                       **plugins.input_options())

@@ -169,3 +169,9 @@ def test_malformed_csv_files_get_a_located_message(tmp_path, db_path, content, m
     with pytest.raises(MenguiError, match=message):
         load_files(connect(db_path), [path])
     assert table(db_path, "SELECT count(*) FROM rx_items") == [(0,)]
+
+
+def test_optional_columns_take_their_defaults(tmp_path, db_path):
+    path = write(tmp_path / "certifications.csv", "参保人编号,病种编码,认定开始日期\n3701001,M03900,2020-01-01\n")
+    load_files(connect(db_path), [path])
+    assert table(db_path, "SELECT patient_id, disease_code, kind FROM certifications") == [("3701001", "M03900", "disease")]

@@ -1,0 +1,1 @@
+"""Guangzhou's outpatient caps for residents, as a mengui-audit plugin."""
