@@ -149,3 +149,80 @@ def test_a_ruleset_naming_an_unregistered_check_is_an_error(tmp_path, exports, d
     ruleset.write_text('name = "other"\nversion = "1"\n\n[checks.monthly_cap]\nneeds_review = true\n', encoding="utf-8")
     with pytest.raises(MenguiError, match=r"第 4 行 checks.monthly_cap：没有已安装的插件提供规则 monthly_cap"):
         audit_month(conn, "2026-10", str(ruleset))
+
+
+ORDER_PLUGIN = '''
+from mengui_core import hookimpl
+from mengui_core.checks import Check
+
+
+def run(ctx):
+    ctx.add_flags("SELECT rx_id, '{title}' AS detail, amount_fen, NULL AS limit_fen, NULL AS related_rx_id "
+                  "FROM temp.audit_rx WHERE amount_fen > {fen}")
+
+
+@hookimpl
+def register_checks(register):
+    register(Check(id="{check}", title="{title}", description="x", run=run))
+'''
+
+
+def test_plugin_order_does_not_change_an_audit_and_unregistering_removes_checks(tmp_path, exports, db_path, clean_pm):
+    exports.cert("P1", "M03900")
+    exports.rx("R1", "2026-10-12", "P1", items=[("苯磺酸氨氯地平片", "120.00", 7, "")])
+    exports.rx("R2", "2026-10-13", "P1", items=[("苯磺酸氨氯地平片", "60.00", 7, "")])
+    conn = connect(db_path)
+    load_files(conn, [exports.write()])
+    ruleset = tmp_path / "two.toml"
+    ruleset.write_text('name = "two"\nversion = "1"\n[checks.big_rx]\nneeds_review = true\n'
+                       '[checks.mid_rx]\nneeds_review = true\n', encoding="utf-8")
+    results = []
+    for order in (("a_big", "b_mid"), ("b_mid", "a_big")):
+        for plugin in list(plugins.pm.get_plugins()):
+            if plugins.pm.get_name(plugin).startswith("plugins_dir."):
+                plugins.pm.unregister(plugin)
+        for index, name in enumerate(order):
+            folder = tmp_path / f"{order[0]}-{index}"
+            folder.mkdir()
+            check, fen = ("big_rx", 10000) if name == "a_big" else ("mid_rx", 5000)
+            (folder / f"{name}.py").write_text(
+                ORDER_PLUGIN.format(check=check, title=check, fen=fen), encoding="utf-8")
+            plugins.load_plugins_dir(folder)
+        result = audit_month(conn, "2026-10", str(ruleset))
+        assert [c.id for c in result.checks] == ["big_rx", "mid_rx"]  # the ruleset's order, not the plugins'
+        results.append(sorted(tuple(r) for r in conn.execute("SELECT rx_id, check_id FROM flags")))
+    assert results[0] == results[1] == [("R1", "big_rx"), ("R1", "mid_rx"), ("R2", "mid_rx")]
+    plugins.pm.unregister(name="plugins_dir.a_big")
+    assert "big_rx" not in plugins.get_checks()
+    with pytest.raises(MenguiError, match="没有已安装的插件提供规则 big_rx"):
+        audit_month(conn, "2026-10", str(ruleset))
+
+
+def test_a_plugin_that_raises_while_registering_is_named(tmp_path, clean_pm):
+    (tmp_path / "bad_register.py").write_text(
+        "from mengui_core import hookimpl\n\n@hookimpl\ndef register_checks(register):\n    raise KeyError('oops')\n",
+        encoding="utf-8")
+    plugins.load_plugins_dir(tmp_path)
+    with pytest.raises(MenguiError, match="插件 plugins_dir.bad_register 注册规则时出错：KeyError"):
+        plugins.get_checks()
+
+
+def test_mengui_load_plugins_chooses_the_installed_distributions():
+    """Outside pytest: all installed plugins by default, only the named ones with MENGUI_LOAD_PLUGINS."""
+    import os
+    import subprocess
+    import sys
+
+    def names(env_value):
+        env = {k: v for k, v in os.environ.items() if k != "MENGUI_LOAD_PLUGINS"}
+        if env_value is not None:
+            env["MENGUI_LOAD_PLUGINS"] = env_value
+        out = subprocess.run([sys.executable, "-m", "mengui_cli", "plugins", "--json"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        import json
+        return {p["name"] for p in json.loads(out)["plugins"]}
+
+    everything = names(None)
+    assert {"amount_cap", "three_strikes", "guangzhou"} <= everything  # scripts/test.sh installs the example
+    assert "guangzhou" not in names("")
+    assert "guangzhou" in names("mengui-guangzhou")
