@@ -9,9 +9,9 @@ TEMP tables it can read (documented in ``docs/plugins.md``):
     amount_fen`` (item sum, else the header total), ``exempt`` (0/1, billed
     under an exempt disease), ``disease_count`` (certified diseases and
     complications valid that day), ``certified`` (0/1).
-``audit_items`` (call ``ctx.ensure_items()`` first)
+``audit_items`` (call ``ctx.ensure_items(min_diseases)`` first)
     the items of every prescription whose supply window can reach into the
-    month: ``rx_id, line_no, rx_seq`` (order of prescriptions: date, time, id),
+    month: ``rx_id, line_no, rx_order`` (text ordering prescriptions by date, time, id),
     ``patient_id, doctor_code, rx_date, in_month, drug_code, code10, drug_name,
     generic, atc, effect_group, effect_title, comparable, start_day, end_day`` (julian day
     numbers, inclusive), ``disease_count``.
@@ -52,7 +52,7 @@ class AuditContext:
         self.ruleset = ruleset
         self.notes: list[str] = []
         self.check: Check | None = None
-        self._items_ready = False
+        self._items_min: int | None = None  # the disease bound audit_items was built for
         self._items_builder: Callable[[], None] | None = None
 
     # -- the current check's ruleset section
@@ -76,10 +76,12 @@ class AuditContext:
         if text not in self.notes:
             self.notes.append(text)
 
-    def ensure_items(self) -> None:
-        if not self._items_ready and self._items_builder:
-            self._items_builder()
-        self._items_ready = True
+    def ensure_items(self, min_diseases: int = 0) -> None:
+        """Build ``temp.audit_items`` for the patients with a prescription this month whose disease
+        count is at least ``min_diseases`` (0: every patient). Rebuilt only if a lower bound is asked."""
+        if self._items_builder and (self._items_min is None or min_diseases < self._items_min):
+            self._items_builder(min_diseases)
+            self._items_min = min_diseases
 
     def add_flags(self, sql: str, params=()) -> int:
         """Insert the rows selected by ``sql`` (rx_id, detail, amount_fen, limit_fen, related_rx_id) as flags."""

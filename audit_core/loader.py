@@ -18,20 +18,25 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import hashlib
+import queue
+import threading
 import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, MenguiError, Problem
 from .inputs import KINDS, LOAD_ORDER, Kind, header_map, kind_from_filename, normalise_header
 from .parsing import expected_text, parse_column
 from .schema import now, transaction
 
-CHUNK_ROWS = 100_000
+CHUNK_ROWS = 50_000
 MAX_PROBLEMS = 1_000
 SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
 
@@ -228,33 +233,37 @@ def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, head
                     problems: list[Problem]) -> tuple[list[list], int]:
     """Parse one chunk; append its problems; return (columns of values in db order, problem count)."""
     by_canonical = {c: h for h, c in headers.items()}
-    lines = pd.Series(range(first_line, first_line + len(frame)), index=frame.index)
-    values: dict[str, pd.Series] = {}
+    size = len(frame)
+    lines = np.arange(first_line, first_line + size)
+    values: dict[str, pa.Array] = {}
     count = 0
-    empty = pd.Series("", index=frame.index, dtype=object)
+    empty = pd.Series([""] * size, dtype=object)
     for column in kind.columns:
         header = by_canonical.get(column.name)
-        raw = frame[header].astype(str) if header is not None else empty.astype(str)
+        raw = frame[header] if header is not None else empty
         parsed, bad = parse_column(column, raw)
         if column.type == "datetime":
             values[column.name], values["rx_time"] = parsed
-            present = parsed[0].notna()
-        else:
-            if column.default is not None:
-                parsed = parsed.where(parsed.notna() | bad, column.default)
+            parsed = parsed[0]
+        elif column.default is not None:
+            parsed = pc.if_else(pc.and_(pc.is_null(parsed), pa.array(~bad)), pa.scalar(column.default), parsed)
+        if column.type != "datetime":
             values[column.db_name] = parsed
-            present = parsed.notna()
-        missing = ~bad & ~present if column.required else pd.Series(False, index=frame.index)
+        missing = ~bad & np.asarray(parsed.is_null().to_numpy(zero_copy_only=False)) if column.required \
+            else np.zeros(size, dtype=bool)
         for mask, expected in ((bad, expected_text(column)), (missing, "必填，不能为空")):
             if mask.any():
                 count += int(mask.sum())
                 room = MAX_PROBLEMS - len(problems)
-                for line, value in zip(lines[mask][:room], raw[mask][:room]):
-                    problems.append(Problem(str(path), int(line), header or column.name, value, expected))
+                if room > 0:
+                    where = np.flatnonzero(mask)[:room]
+                    texts = raw.iloc[where].astype(str).tolist() if header is not None else [""] * len(where)
+                    for line, value in zip(lines[where].tolist(), texts):
+                        problems.append(Problem(str(path), int(line), header or column.name, value, expected))
     if kind.provenance:
-        values[kind.provenance] = pd.Series(str(path), index=frame.index)
-    columns = [values[name].tolist() for name in kind.db_columns]
-    columns.append([str(path)] * len(frame))
+        values[kind.provenance] = pa.array([str(path)] * size, type=pa.string())
+    columns = [values[name].to_pylist() for name in kind.db_columns]
+    columns.append([str(path)] * size)
     columns.append(lines.tolist())
     return columns, count
 
@@ -276,11 +285,18 @@ def _drop_stages(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS temp.{_stage_table(kind)}")
 
 
+_REPEATED: set[str] = set()  # kinds of the current load with a key given more than once
+
+
 def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
     """Records with one key but different content within this load."""
     stage = _stage_table(kind)
     key = ", ".join(kind.key)
     content = ", ".join(f"[{c}]" for c in kind.db_columns if c != kind.provenance)
+    repeated = conn.execute(f"SELECT 1 FROM {stage} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").fetchone()
+    if repeated is None:  # every key once: nothing can conflict
+        return []
+    _REPEATED.add(kind.name)
     rows = conn.execute(
         f"""
         SELECT {key}, group_concat(_file || ' 第 ' || _line || ' 行', '；') AS places
@@ -337,6 +353,8 @@ def _unknown_flags(conn: sqlite3.Connection) -> list[Problem]:
 
 def _number_items(conn: sqlite3.Connection) -> None:
     """Items without line_no get their order within the prescription."""
+    if not conn.execute("SELECT EXISTS (SELECT 1 FROM stage_rx_items WHERE line_no IS NULL)").fetchone()[0]:
+        return
     conn.execute(
         """
         UPDATE stage_rx_items SET line_no = numbered.n
@@ -348,10 +366,24 @@ def _number_items(conn: sqlite3.Connection) -> None:
     )
 
 
-def _merge(conn: sqlite3.Connection, kind: Kind) -> tuple[int, int, int]:
+def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple[int, int, int]:
     """Merge a staging table into its table; return (inserted, replaced, unchanged)."""
     stage = _stage_table(kind)
     cols = ", ".join(f"[{c}]" for c in kind.db_columns)
+    key = ", ".join(kind.key)
+    if kind.name == "rx_items":
+        fresh = not conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM stage_rx_items s WHERE EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = s.rx_id))"
+        ).fetchone()[0]
+    else:
+        fresh = not conn.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {stage} s WHERE EXISTS "
+            f"(SELECT 1 FROM {kind.name} t WHERE {' AND '.join(f't.{k} IS s.{k}' for k in kind.key)}))"
+        ).fetchone()[0]
+    if fresh:  # nothing of this load is in the table yet: insert straight away
+        distinct = "DISTINCT" if repeated else ""
+        inserted = conn.execute(f"INSERT INTO {kind.name} ({cols}) SELECT {distinct} {cols} FROM {stage}").rowcount
+        return inserted, 0, 0
     if kind.name == "rx_items":
         # A re-exported prescription replaces its whole item list.
         conn.execute(
@@ -379,7 +411,6 @@ def _merge(conn: sqlite3.Connection, kind: Kind) -> tuple[int, int, int]:
         conn.execute("DROP TABLE temp.changed_rx")
         total, inserted, replaced = counts
         return inserted, replaced, total - inserted - replaced
-    key = ", ".join(kind.key)
     conn.execute(f"CREATE TEMP TABLE changed AS SELECT {cols} FROM {stage} EXCEPT SELECT {cols} FROM {kind.name}")
     replaced = conn.execute(
         f"SELECT count(*) FROM changed WHERE ({key}) IN (SELECT {key} FROM {kind.name})"
@@ -403,6 +434,67 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_DONE = object()
+
+
+def _parse_files(planned, aliases, formats, input_format, progress, problems, files, state):
+    """Read and validate every file, yielding (kind, columns) chunk by chunk."""
+    for path, kind_name in planned:
+        spec = KINDS[kind_name]
+        if path.suffix.lower() in {".xlsx", ".xlsm"}:
+            encoding, chunks = "xlsx", _read_xlsx(path, progress)
+        else:
+            encoding = detect_encoding(path)
+            chunks = _read_csv(path, encoding, progress)
+        report = FileReport(str(path), kind_name, encoding)
+        headers = None
+        for frame, first_line in chunks:
+            if headers is None:
+                fmt = _choose_format(path, spec, list(frame.columns), formats, input_format)
+                report.input_format = fmt.name if fmt else None
+                headers = _map_headers(path, spec, list(frame.columns), aliases, fmt)
+            columns, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
+            state["problems"] += bad
+            report.rows += len(frame)
+            if state["problems"] == 0:
+                yield spec, columns
+        if headers is None:
+            raise MenguiError(f"{path}：文件为空，没有表头")
+        files.append(report)
+
+
+def _parse_in_background(*args):
+    """Parse the next chunk in a thread while SQLite stores the current one (the GIL is released by
+    pandas' reader, Arrow's kernels and SQLite's stepping, so the two cores overlap)."""
+    chunks: queue.Queue = queue.Queue(maxsize=2)
+
+    def produce():
+        try:
+            for item in _parse_files(*args):
+                chunks.put(item)
+            chunks.put(_DONE)
+        except BaseException as ex:  # handed to the consumer, raised there
+            chunks.put(ex)
+
+    worker = threading.Thread(target=produce, name="mengui-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        while worker.is_alive():  # let the producer finish if we stop early
+            try:
+                chunks.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        worker.join()
+
+
 def load_files(
     conn: sqlite3.Connection,
     paths: Iterable[str | Path],
@@ -421,33 +513,18 @@ def load_files(
     files: list[FileReport] = []
     kinds_used: list[Kind] = []
     _drop_stages(conn)
+    _REPEATED.clear()
     try:
-        for path, kind_name in planned:
-            spec = KINDS[kind_name]
-            if spec not in kinds_used:
-                kinds_used.append(spec)
-                _create_stage(conn, spec)
-            if path.suffix.lower() in {".xlsx", ".xlsm"}:
-                encoding, chunks = "xlsx", _read_xlsx(path, progress)
-            else:
-                encoding = detect_encoding(path)
-                chunks = _read_csv(path, encoding, progress)
-            report = FileReport(str(path), kind_name, encoding)
-            headers = None
-            insert = f"INSERT INTO {_stage_table(spec)} VALUES ({', '.join('?' * (len(spec.db_columns) + 2))})"
-            for frame, first_line in chunks:
-                if headers is None:
-                    fmt = _choose_format(path, spec, list(frame.columns), formats, input_format)
-                    report.input_format = fmt.name if fmt else None
-                    headers = _map_headers(path, spec, list(frame.columns), aliases, fmt)
-                columns, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
-                problem_count += bad
-                report.rows += len(frame)
-                if problem_count == 0:
-                    conn.executemany(insert, zip(*columns))
-            if headers is None:
-                raise MenguiError(f"{path}：文件为空，没有表头")
-            files.append(report)
+        kinds_used = [KINDS[k] for k in LOAD_ORDER if any(k == kind_name for _, kind_name in planned)]
+        for spec in kinds_used:
+            _create_stage(conn, spec)
+        state = {"problems": 0}
+        parsed = _parse_in_background(planned, aliases, formats, input_format, progress, problems, files, state)
+        for spec, columns in parsed:
+            if state["problems"] == 0:
+                insert = f"INSERT INTO {_stage_table(spec)} VALUES ({', '.join('?' * (len(spec.db_columns) + 2))})"
+                conn.executemany(insert, zip(*columns))
+        problem_count = state["problems"]
         if problem_count == 0:
             if any(k.name == "rx_items" for k in kinds_used):
                 _number_items(conn)
@@ -464,7 +541,7 @@ def load_files(
         with transaction(conn):
             for spec in kinds_used:
                 try:
-                    tables.append(TableChange(spec.name, *_merge(conn, spec)))
+                    tables.append(TableChange(spec.name, *_merge(conn, spec, spec.name in _REPEATED)))
                 except sqlite3.IntegrityError as ex:  # a guard in the schema refused the data
                     raise MenguiError(f"{spec.label}数据无法写入（{ex}），本次未写入任何数据") from ex
             for report in files:

@@ -1,14 +1,16 @@
-"""Vectorised parsers for input columns (pandas string Series in, Python values out).
+"""Vectorised parsers for input columns: Arrow compute kernels (C++), no Python loop over rows.
 
-Each parser takes the raw text Series (empty string for an empty cell) and
-returns ``(values, bad)``: an object Series of parsed values (``None`` where
-empty) and a boolean Series marking cells that could not be parsed. Nothing
-here loops over rows in Python.
+Each parser takes the raw text of one column (a pandas Series of strings, empty string for an
+empty cell) and returns ``(values, bad)``: a :class:`pyarrow.Array` of parsed values (null where
+empty) and a numpy boolean array marking cells that could not be parsed.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 # 2026-10-03, 2026/10/3, 2026.10.03, 20261003, each optionally with a time.
 _DATE = (
@@ -16,8 +18,9 @@ _DATE = (
     r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?$"
 )
 _MONEY = r"^(?P<sign>-?)(?P<int>\d+)(?:\.(?P<frac>\d{1,2})0*)?$"
-_INT = r"^[+]?\d+(?:\.0+)?$"
+_INT = r"^\+?\d+(?:\.0+)?$"
 _DECIMAL = r"^-?\d+(?:\.\d+)?$"
+_CODES = r"^[A-Z0-9.\-]+(?:;[A-Z0-9.\-]+)*$"
 
 EXPECTED = {
     "date": "应为日期，如 2026-10-03、2026/10/03 或 20261003",
@@ -33,102 +36,131 @@ BOOL_VALUES = {"1": 1, "0": 0, "是": 1, "否": 0, "y": 1, "n": 0, "yes": 1, "no
                "true": 1, "false": 0, "有": 1, "无": 0}
 
 
-def _obj(series: pd.Series) -> pd.Series:
-    return series.astype(object)
+def _arrow(raw: pd.Series) -> pa.Array:
+    array = pa.array(raw, type=pa.string(), from_pandas=True)
+    return pc.fill_null(array, "")
 
 
-def clean_numeric_text(raw: pd.Series) -> pd.Series:
-    """Full-width digits → ASCII, drop spaces, ¥/元 and thousands separators."""
-    text = raw.str.normalize("NFKC").str.strip()
-    return text.str.replace(r"[\s,¥￥]|元$", "", regex=True)
+def _mask(array) -> np.ndarray:
+    return np.asarray(pc.fill_null(array, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _nullify_empty(array: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(array, ""), pa.scalar(None, array.type), array)
+
+
+def _nfkc(array: pa.Array) -> pa.Array:
+    return pc.utf8_normalize(array, form="NFKC")
+
+
+def _none_bad(array) -> np.ndarray:
+    return np.zeros(len(array), dtype=bool)
+
+
+def clean_numeric_text(array: pa.Array) -> pa.Array:
+    """Full-width digits → ASCII, no spaces, ¥/元 or thousands separators."""
+    text = pc.utf8_trim_whitespace(_nfkc(array))
+    return pc.replace_substring_regex(text, r"[\s,¥￥]|元$", "")
 
 
 def parse_text(raw: pd.Series):
-    text = raw.str.strip()
-    return _obj(text).where(text != "", None), pd.Series(False, index=raw.index)
+    text = pc.utf8_trim_whitespace(_arrow(raw))
+    return _nullify_empty(text), _none_bad(text)
 
 
 def parse_id(raw: pd.Series):
-    text = raw.str.normalize("NFKC").str.strip()
-    return _obj(text).where(text != "", None), pd.Series(False, index=raw.index)
+    text = pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+    return _nullify_empty(text), _none_bad(text)
 
 
 def parse_code(raw: pd.Series):
-    text = raw.str.normalize("NFKC").str.strip().str.upper()
-    return _obj(text).where(text != "", None), pd.Series(False, index=raw.index)
+    text = pc.utf8_upper(pc.utf8_trim_whitespace(_nfkc(_arrow(raw))))
+    return _nullify_empty(text), _none_bad(text)
 
 
 def parse_codes(raw: pd.Series):
-    text = raw.str.normalize("NFKC").str.upper().str.replace(r"[;,，；、|\s]+", ";", regex=True)
-    text = text.str.strip(";")
-    bad = (text != "") & ~text.str.fullmatch(r"[A-Z0-9.\-]+(?:;[A-Z0-9.\-]+)*")
-    return _obj(text).where(text != "", None), bad
+    text = pc.utf8_upper(_nfkc(_arrow(raw)))
+    text = pc.replace_substring_regex(text, r"[;,，；、|\s]+", ";")
+    text = pc.utf8_trim(text, characters=";")
+    bad = _mask(pc.and_(pc.not_equal(text, ""), pc.invert(pc.match_substring_regex(text, _CODES))))
+    return _nullify_empty(text), bad
 
 
 def parse_date(raw: pd.Series, with_time: bool = False):
-    text = raw.str.normalize("NFKC").str.strip()
-    empty = text == ""
-    parts = text.str.extract(_DATE)
-    month = parts["m"].fillna(parts["m2"])
-    day = parts["d"].fillna(parts["d2"])
-    iso = parts["y"] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2)
-    real = pd.to_datetime(iso, format="%Y-%m-%d", errors="coerce")
-    bad = ~empty & real.isna()
-    values = _obj(iso).where(~empty & ~bad, None)
+    text = pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+    empty = pc.equal(text, "")
+    parts = pc.extract_regex(text, _DATE)
+    matched = pc.is_valid(parts)
+    field = lambda name: pc.fill_null(pc.struct_field(parts, name), "")  # noqa: E731
+    month = pc.if_else(pc.equal(field("m"), ""), field("m2"), field("m"))
+    day = pc.if_else(pc.equal(field("d"), ""), field("d2"), field("d"))
+    iso = pc.binary_join_element_wise(field("y"), pc.utf8_lpad(month, 2, "0"), pc.utf8_lpad(day, 2, "0"), "-")
+    parsed = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
+    real = pc.equal(pc.fill_null(pc.strftime(parsed, format="%Y-%m-%d"), ""), iso)  # 2026-02-30 is not a date
+    ok = pc.and_(matched, real)
+    bad = pc.and_(pc.invert(empty), pc.invert(ok))
+    values = pc.if_else(ok, iso, pa.scalar(None, pa.string()))
     if not with_time:
-        return values, bad
-    time = parts["H"].str.zfill(2) + ":" + parts["M"] + ":" + parts["S"].fillna("00")
-    bad_time = time.notna() & ((parts["H"].astype(float) > 23) | (parts["M"].astype(float) > 59))
-    times = _obj(time).where(time.notna() & ~bad & ~bad_time, None)
-    return (values, times), bad | bad_time
+        return values, _mask(bad)
+    hour = field("H")
+    has_time = pc.and_(ok, pc.not_equal(hour, ""))
+    seconds = pc.if_else(pc.equal(field("S"), ""), "00", field("S"))
+    time = pc.binary_join_element_wise(pc.utf8_lpad(hour, 2, "0"), field("M"), seconds, ":")
+    hour_number = pc.cast(pc.if_else(has_time, hour, "0"), pa.int64())
+    minute_number = pc.cast(pc.if_else(has_time, field("M"), "0"), pa.int64())
+    bad_time = pc.and_(has_time, pc.or_(pc.greater(hour_number, 23), pc.greater(minute_number, 59)))
+    times = pc.if_else(pc.and_(has_time, pc.invert(bad_time)), time, pa.scalar(None, pa.string()))
+    values = pc.if_else(bad_time, pa.scalar(None, pa.string()), values)
+    return (values, times), _mask(pc.or_(bad, bad_time))
 
 
 def parse_money(raw: pd.Series):
     """元 text → integer 分, exactly: no float ever touches the amount."""
-    text = clean_numeric_text(raw)
-    empty = text == ""
-    parts = text.str.extract(_MONEY)
-    bad = ~empty & parts["int"].isna()
-    ok = ~empty & ~bad
-    whole = pd.to_numeric(parts["int"].where(ok, "0"), errors="coerce").fillna(0).astype("int64")
-    frac = pd.to_numeric(parts["frac"].fillna("").str.ljust(2, "0").where(ok, "0"),
-                         errors="coerce").fillna(0).astype("int64")
-    fen = (whole * 100 + frac) * parts["sign"].map({"-": -1}).fillna(1).astype("int64")
-    return _obj(fen).where(ok, None), bad
+    text = clean_numeric_text(_arrow(raw))
+    empty = pc.equal(text, "")
+    parts = pc.extract_regex(text, _MONEY)
+    ok = pc.is_valid(parts)
+    whole = pc.cast(pc.if_else(ok, pc.struct_field(parts, "int"), "0"), pa.int64())
+    frac = pc.cast(pc.if_else(ok, pc.utf8_rpad(pc.struct_field(parts, "frac"), 2, "0"), "0"), pa.int64())
+    sign = pc.if_else(pc.equal(pc.if_else(ok, pc.struct_field(parts, "sign"), ""), "-"), -1, 1)
+    fen = pc.multiply(pc.add(pc.multiply(whole, 100), frac), sign)
+    values = pc.if_else(ok, fen, pa.scalar(None, pa.int64()))
+    return values, _mask(pc.and_(pc.invert(empty), pc.invert(ok)))
 
 
 def parse_int(raw: pd.Series):
-    text = clean_numeric_text(raw)
-    empty = text == ""
-    bad = ~empty & ~text.str.fullmatch(_INT).fillna(False).astype(bool)
-    ok = ~empty & ~bad
-    values = pd.to_numeric(text.where(ok, "0").str.replace(r"\.0+$", "", regex=True)).astype("int64")
-    return _obj(values).where(ok, None), bad
+    text = clean_numeric_text(_arrow(raw))
+    empty = pc.equal(text, "")
+    ok = pc.match_substring_regex(text, _INT)
+    digits = pc.replace_substring_regex(text, r"^\+|\.0+$", "")
+    values = pc.if_else(ok, pc.cast(pc.if_else(ok, digits, "0"), pa.int64()), pa.scalar(None, pa.int64()))
+    return values, _mask(pc.and_(pc.invert(empty), pc.invert(ok)))
 
 
 def parse_decimal(raw: pd.Series):
-    text = clean_numeric_text(raw)
-    empty = text == ""
-    bad = ~empty & ~text.str.fullmatch(_DECIMAL).fillna(False).astype(bool)
-    return _obj(text).where(~empty & ~bad, None), bad
+    text = clean_numeric_text(_arrow(raw))
+    empty = pc.equal(text, "")
+    ok = pc.match_substring_regex(text, _DECIMAL)
+    return pc.if_else(ok, text, pa.scalar(None, pa.string())), _mask(pc.and_(pc.invert(empty), pc.invert(ok)))
+
+
+def _lookup(text: pa.Array, mapping: dict, value_type):
+    keys = list(mapping)
+    index = pc.index_in(text, value_set=pa.array(keys, type=pa.string()))
+    values = pc.take(pa.array([mapping[k] for k in keys], type=value_type), index)
+    empty = pc.equal(text, "")
+    bad = pc.and_(pc.invert(empty), pc.is_null(index))
+    return values, _mask(bad)
 
 
 def parse_bool(raw: pd.Series):
-    text = raw.str.normalize("NFKC").str.strip().str.lower()
-    mapped = text.map(BOOL_VALUES)
-    empty = text == ""
-    bad = ~empty & mapped.isna()
-    ints = mapped.fillna(-1).astype("int64")
-    return _obj(ints).where(~empty & ~bad, None), bad
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(_nfkc(_arrow(raw))))
+    return _lookup(text, BOOL_VALUES, pa.int64())
 
 
 def parse_enum(raw: pd.Series, choices: dict[str, str]):
-    text = raw.str.normalize("NFKC").str.strip()
-    lookup = {k.lower(): v for k, v in choices.items()}
-    mapped = text.str.lower().map(lookup)
-    empty = text == ""
-    bad = ~empty & mapped.isna()
-    return _obj(mapped).where(~empty & ~bad, None), bad
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(_nfkc(_arrow(raw))))
+    return _lookup(text, {k.lower(): v for k, v in choices.items()}, pa.string())
 
 
 def expected_text(column) -> str:

@@ -72,34 +72,38 @@ def _token_map_sql(source: str) -> str:
     """
 
 
+TEMP_TABLES = ("audit_rx", "audit_items", "month_rx", "rx_codes", "token_map", "cert_month", "patient_counts",
+               "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "effect_classes",
+               "allowed_pairs", "code_prefixes", "exempt_codes")
+
+
 def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
-    start, end = ctx.start, ctx.end
-    for table in ("audit_rx", "rx_codes", "token_map", "patient_days", "new_flags"):
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    """``audit_rx``: the month's prescriptions with amount, exemption and disease count.
+
+    Built from sequential scans and GROUP BYs (no per-prescription lookups into big tables):
+    a patient whose certifications all span the whole month has one disease count for it;
+    only patients with a certification starting or ending inside the month are counted day by day.
+    """
+    params = {"start": ctx.start, "end": ctx.end}
     conn.execute(
         """
-        CREATE TEMP TABLE audit_rx AS
-        SELECT p.rx_id, p.rx_date, p.rx_time, p.patient_id, p.doctor_code, p.department,
-               p.insurance_type, p.disease_codes,
-               coalesce(i.item_fen, p.total_amount_fen, 0) AS amount_fen,
-               0 AS exempt, 0 AS disease_count, 0 AS certified
-        FROM prescriptions p
-        LEFT JOIN (SELECT rx_id, sum(amount_fen) AS item_fen FROM rx_items
-                   WHERE rx_id IN (SELECT rx_id FROM prescriptions WHERE rx_date BETWEEN :start AND :end)
-                   GROUP BY rx_id) i USING (rx_id)
-        WHERE p.rx_date BETWEEN :start AND :end
+        CREATE TEMP TABLE month_rx AS
+        SELECT rx_id, rx_date, rx_time, patient_id, doctor_code, department, insurance_type, disease_codes,
+               total_amount_fen
+        FROM prescriptions WHERE rx_date BETWEEN :start AND :end
         """,
-        {"start": start, "end": end},
+        params,
     )
-    conn.execute("CREATE UNIQUE INDEX temp.audit_rx_id ON audit_rx (rx_id)")
-    conn.execute("CREATE INDEX temp.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code)")
-    # billed disease codes, one row each
+    # billed disease codes, one row each (most prescriptions bill one code: no JSON needed)
     conn.execute(
         """
         CREATE TEMP TABLE rx_codes AS
-        SELECT r.rx_id, r.patient_id, j.value AS code
-        FROM audit_rx r, json_each('["' || replace(r.disease_codes, ';', '","') || '"]') j
-        WHERE r.disease_codes IS NOT NULL AND r.disease_codes != ''
+        SELECT rx_id, patient_id, disease_codes AS code FROM temp.month_rx
+        WHERE disease_codes IS NOT NULL AND disease_codes != '' AND instr(disease_codes, ';') = 0
+        UNION ALL
+        SELECT m.rx_id, m.patient_id, j.value
+        FROM temp.month_rx m, json_each('["' || replace(m.disease_codes, ';', '","') || '"]') j
+        WHERE instr(m.disease_codes, ';') > 0
         """
     )
     conn.execute(
@@ -109,46 +113,67 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
     conn.execute("CREATE UNIQUE INDEX temp.token_map_code ON token_map (code)")
     conn.execute(
         """
-        UPDATE audit_rx SET exempt = 1 WHERE rx_id IN (
-            SELECT c.rx_id FROM rx_codes c JOIN token_map t USING (code)
-            WHERE t.catalog_code IN (SELECT code FROM exempt_codes))
+        CREATE TEMP TABLE exempt_rx AS
+        SELECT DISTINCT c.rx_id FROM rx_codes c JOIN token_map t USING (code)
+        WHERE t.catalog_code IN (SELECT code FROM exempt_codes)
         """
     )
+    conn.execute("CREATE UNIQUE INDEX temp.exempt_rx_id ON exempt_rx (rx_id)")
     has_certifications = conn.execute("SELECT EXISTS (SELECT 1 FROM certifications)").fetchone()[0]
     if has_certifications:
         conn.execute(
             """
-            CREATE TEMP TABLE patient_days AS
-            SELECT d.patient_id, d.rx_date,
-                   (SELECT count(DISTINCT t.catalog_code)
-                    FROM certifications c JOIN token_map t ON t.code = c.disease_code
-                    WHERE c.patient_id = d.patient_id AND c.valid_from <= d.rx_date
-                      AND (c.valid_to IS NULL OR c.valid_to >= d.rx_date)) AS disease_count
-            FROM (SELECT DISTINCT patient_id, rx_date FROM audit_rx) d
-            """
+            CREATE TEMP TABLE cert_month AS
+            SELECT c.patient_id, t.catalog_code AS code, c.valid_from, c.valid_to
+            FROM certifications c JOIN temp.token_map t ON t.code = c.disease_code
+            WHERE c.valid_from <= :end AND (c.valid_to IS NULL OR c.valid_to >= :start)
+            """,
+            params,
         )
+        conn.execute("CREATE INDEX temp.cert_month_patient ON cert_month (patient_id)")
+        conn.execute(
+            """
+            CREATE TEMP TABLE patient_counts AS
+            SELECT patient_id, count(DISTINCT code) AS n,
+                   min(valid_from <= :start AND (valid_to IS NULL OR valid_to >= :end)) AS stable
+            FROM temp.cert_month GROUP BY patient_id
+            """,
+            params,
+        )
+        count_sql = """
+            CASE WHEN pc.patient_id IS NULL THEN 0
+                 WHEN pc.stable THEN pc.n
+                 ELSE (SELECT count(DISTINCT cm.code) FROM temp.cert_month cm
+                       WHERE cm.patient_id = m.patient_id AND cm.valid_from <= m.rx_date
+                         AND (cm.valid_to IS NULL OR cm.valid_to >= m.rx_date)) END"""
     else:
         ctx.note("未导入门规认定数据（certifications）：病种数按参保人本月处方登记的门规病种计算，未做「无有效认定」检查")
         conn.execute(
             """
-            CREATE TEMP TABLE patient_days AS
-            SELECT d.patient_id, d.rx_date, coalesce(m.n, 0) AS disease_count
-            FROM (SELECT DISTINCT patient_id, rx_date FROM audit_rx) d
-            LEFT JOIN (SELECT c.patient_id, count(DISTINCT t.catalog_code) AS n
-                       FROM rx_codes c JOIN token_map t USING (code) GROUP BY c.patient_id) m
-              USING (patient_id)
+            CREATE TEMP TABLE patient_counts AS
+            SELECT c.patient_id, count(DISTINCT t.catalog_code) AS n, 1 AS stable
+            FROM temp.rx_codes c JOIN temp.token_map t USING (code) GROUP BY c.patient_id
             """
         )
-    conn.execute("CREATE UNIQUE INDEX temp.patient_days_key ON patient_days (patient_id, rx_date)")
+        count_sql = "coalesce(pc.n, 0)"
+    conn.execute("CREATE UNIQUE INDEX temp.patient_counts_id ON patient_counts (patient_id)")
     conn.execute(
-        """
-        UPDATE audit_rx SET disease_count = pd.disease_count, certified = (pd.disease_count > 0)
-        FROM patient_days pd
-        WHERE pd.patient_id = audit_rx.patient_id AND pd.rx_date = audit_rx.rx_date
+        f"""
+        CREATE TEMP TABLE audit_rx AS
+        SELECT x.*, {"(x.disease_count > 0)" if has_certifications else "NULL"} AS certified
+        FROM (
+            SELECT m.rx_id, m.rx_date, m.rx_time, m.patient_id, m.doctor_code, m.department,
+                   m.insurance_type, m.disease_codes,
+                   coalesce((SELECT sum(i.amount_fen) FROM rx_items i WHERE i.rx_id = m.rx_id),
+                            m.total_amount_fen, 0) AS amount_fen,
+                   (m.rx_id IN (SELECT rx_id FROM temp.exempt_rx)) AS exempt,
+                   {count_sql} AS disease_count
+            FROM temp.month_rx m LEFT JOIN temp.patient_counts pc ON pc.patient_id = m.patient_id
+        ) x
         """
     )
-    if not has_certifications:
-        conn.execute("UPDATE audit_rx SET certified = NULL")
+    conn.execute("CREATE UNIQUE INDEX temp.audit_rx_id ON audit_rx (rx_id)")
+    conn.execute("CREATE INDEX temp.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code)")
     conn.execute(
         """
         CREATE TEMP TABLE new_flags (check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER,
@@ -158,45 +183,35 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
     return conn.execute("SELECT count(*) FROM audit_rx").fetchone()[0]
 
 
-def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext) -> None:
-    """``audit_items``: items whose supply window can overlap the month, with drug identity and class."""
+def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: int = 0) -> None:
+    """``audit_items``: items whose supply window can overlap the month, with drug identity and class,
+    for the patients who have a prescription in the month with at least ``min_diseases`` diseases."""
     ruleset = ctx.ruleset
     lookback = conn.execute("SELECT coalesce(max(days_supply), 1) FROM rx_items").fetchone()[0]
     lookback = min(max(int(lookback), ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
-    for table in ("audit_items", "drug_names", "effect_classes", "allowed_pairs"):
+    for table in ("audit_items", "drug_names", "effect_classes", "allowed_pairs", "window_rx", "item_patients"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    params = {"start": ctx.start, "end": ctx.end, "default_days": ruleset.default_days_supply,
+              "lookback": f"-{lookback} days", "min_diseases": min_diseases}
     conn.execute(
-        """
-        CREATE TEMP TABLE audit_items AS
-        SELECT i.rx_id, i.line_no, 0 AS rx_seq, p.patient_id, p.doctor_code, p.rx_date, p.rx_time,
-               (p.rx_date >= :start) AS in_month,
-               i.drug_code,
-               CASE WHEN length(i.drug_code) >= 10 THEN substr(i.drug_code, 1, 10) END AS code10,
-               i.drug_name, NULL AS generic, NULL AS atc, NULL AS effect_group, NULL AS effect_title, 0 AS comparable,
-               CAST(julianday(p.rx_date) AS INTEGER) AS start_day,
-               CAST(julianday(p.rx_date) AS INTEGER) + coalesce(i.days_supply, :default_days) - 1 AS end_day,
-               coalesce(pd.disease_count, 0) AS disease_count
-        FROM prescriptions p
-        JOIN rx_items i ON i.rx_id = p.rx_id
-        LEFT JOIN patient_days pd ON pd.patient_id = p.patient_id AND pd.rx_date = p.rx_date
-        WHERE p.rx_date BETWEEN date(:start, :lookback) AND :end
-          AND (p.rx_date >= :start OR date(p.rx_date, '+' || (coalesce(i.days_supply, :default_days) - 1) || ' days') >= :start)
-        """,
-        {"start": ctx.start, "end": ctx.end, "default_days": ruleset.default_days_supply,
-         "lookback": f"-{lookback} days"},
+        "CREATE TEMP TABLE item_patients AS SELECT DISTINCT patient_id FROM temp.audit_rx "
+        "WHERE disease_count >= :min_diseases",
+        params,
     )
-    # order of prescriptions: date, then time, then rx_id
+    conn.execute("CREATE UNIQUE INDEX temp.item_patients_id ON item_patients (patient_id)")
     conn.execute(
         """
-        UPDATE audit_items SET rx_seq = o.seq FROM (
-            SELECT rx_id, DENSE_RANK() OVER (ORDER BY rx_date, coalesce(rx_time, ''), rx_id) AS seq
-            FROM (SELECT DISTINCT rx_id, rx_date, rx_time FROM audit_items)) o
-        WHERE o.rx_id = audit_items.rx_id
-        """
+        CREATE TEMP TABLE window_rx AS
+        SELECT rx_id, rx_date, rx_time, patient_id, doctor_code FROM prescriptions
+        WHERE rx_date BETWEEN date(:start, :lookback) AND :end
+          AND patient_id IN (SELECT patient_id FROM temp.item_patients)
+        """,
+        params,
     )
     # resolve each distinct product name once (a few thousand names, not millions of rows)
     catalog = ruleset.drug_catalog()
-    names = [row[0] for row in conn.execute("SELECT DISTINCT drug_name FROM audit_items")]
+    names = [row[0] for row in conn.execute(
+        "SELECT DISTINCT i.drug_name FROM temp.window_rx w JOIN rx_items i ON i.rx_id = w.rx_id")]
     conn.execute("CREATE TEMP TABLE drug_names (drug_name TEXT PRIMARY KEY, generic TEXT, atc TEXT)")
     conn.executemany("INSERT INTO drug_names VALUES (?, ?, ?)", [(n, *catalog.resolve(n)) for n in names])
     se = ruleset.same_effect
@@ -217,25 +232,37 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext) -> None:
     )
     conn.execute(
         """
-        UPDATE audit_items SET
-            generic = d.generic,
-            atc = CASE WHEN audit_items.drug_code GLOB 'X[A-Z][0-9][0-9][A-Z][A-Z]*' THEN substr(audit_items.drug_code, 2, 5)
-                       WHEN audit_items.drug_code GLOB 'Z*' AND length(audit_items.drug_code) >= 6 THEN 'Z:' || substr(audit_items.drug_code, 2, 5)
-                       ELSE d.atc END
-        FROM drug_names d WHERE d.drug_name = audit_items.drug_name
-        """
-    )
-    conn.execute(
-        """
-        UPDATE audit_items SET
-            effect_group = coalesce((SELECT e.effect_group FROM effect_classes e WHERE e.atc = audit_items.atc), atc),
-            effect_title = coalesce((SELECT e.effect_title FROM effect_classes e WHERE e.atc = audit_items.atc), atc),
-            comparable = CASE
-                WHEN atc IS NULL THEN 0
-                WHEN atc LIKE 'Z:%' THEN :compare_tcm
-                ELSE coalesce((SELECT e.comparable FROM effect_classes e WHERE e.atc = audit_items.atc), 1) END
+        CREATE TEMP TABLE audit_items AS
+        SELECT x.*,
+               coalesce(e.effect_group, x.atc) AS effect_group,
+               coalesce(e.effect_title, x.atc) AS effect_title,
+               CASE WHEN x.atc IS NULL THEN 0
+                    WHEN x.atc LIKE 'Z:%' THEN :compare_tcm
+                    ELSE coalesce(e.comparable, 1) END AS comparable
+        FROM (
+            SELECT i.rx_id, i.line_no,
+                   w.rx_date || '|' || coalesce(w.rx_time, ' ') || '|' || w.rx_id AS rx_order,
+                   w.patient_id, w.doctor_code, w.rx_date, w.rx_time,
+                   (w.rx_date >= :start) AS in_month,
+                   i.drug_code,
+                   CASE WHEN length(i.drug_code) >= 10 THEN substr(i.drug_code, 1, 10) END AS code10,
+                   i.drug_name, d.generic,
+                   CASE WHEN i.drug_code GLOB 'X[A-Z][0-9][0-9][A-Z][A-Z]*' THEN substr(i.drug_code, 2, 5)
+                        WHEN i.drug_code GLOB 'Z*' AND length(i.drug_code) >= 6 THEN 'Z:' || substr(i.drug_code, 2, 5)
+                        ELSE d.atc END AS atc,
+                   CAST(julianday(w.rx_date) AS INTEGER) AS start_day,
+                   CAST(julianday(w.rx_date) AS INTEGER) + coalesce(i.days_supply, :default_days) - 1 AS end_day,
+                   coalesce(ar.disease_count, 0) AS disease_count
+            FROM temp.window_rx w
+            JOIN rx_items i ON i.rx_id = w.rx_id
+            JOIN temp.drug_names d ON d.drug_name = i.drug_name
+            LEFT JOIN temp.audit_rx ar ON ar.rx_id = w.rx_id
+            WHERE w.rx_date >= :start
+               OR date(w.rx_date, '+' || (coalesce(i.days_supply, :default_days) - 1) || ' days') >= :start
+        ) x
+        LEFT JOIN temp.effect_classes e ON e.atc = x.atc
         """,
-        {"compare_tcm": int(se.compare_tcm)},
+        {**params, "compare_tcm": int(se.compare_tcm)},
     )
     conn.execute("CREATE INDEX temp.audit_items_patient ON audit_items (patient_id, start_day)")
     conn.execute("CREATE TEMP TABLE allowed_pairs (a TEXT, b TEXT, reason TEXT, PRIMARY KEY (a, b))")
@@ -268,11 +295,13 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
     checks = active_checks(ruleset)
     ctx = AuditContext(conn, month, start, end, ruleset)
     started = now()
+    for table in TEMP_TABLES:  # a previous audit on this connection
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     _prepare_codes(conn, ruleset)
     count = _prepare_rx(conn, ctx)
     if count == 0:
         raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
-    ctx._items_builder = lambda: _prepare_items(conn, ctx)
+    ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
     for check in checks:
         ctx.check = check
         try:
@@ -319,9 +348,6 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
             "SELECT check_id, count(*) FROM flags WHERE month = ? GROUP BY check_id", (month,))}
         total = sum(by_check.values())
         conn.execute("UPDATE audit_runs SET finished_at = ?, flag_count = ? WHERE run_id = ?", (now(), total, run_id))
-    for table in ("audit_rx", "audit_items", "rx_codes", "token_map", "patient_days", "new_flags",
-                  "drug_names", "effect_classes", "allowed_pairs", "code_prefixes", "exempt_codes"):
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     return AuditResult(run_id, month, ruleset, checks, count, total,
                        {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes)
 

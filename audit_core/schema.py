@@ -255,6 +255,42 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         END
         """,
     ),
+    (
+        4,
+        "cluster prescriptions, items and certifications by their keys (WITHOUT ROWID)",
+        """
+        CREATE TABLE prescriptions_new (
+            rx_id TEXT PRIMARY KEY, rx_date TEXT NOT NULL, rx_time TEXT, patient_id TEXT NOT NULL,
+            patient_name TEXT, insurance_type TEXT, doctor_code TEXT NOT NULL, department TEXT,
+            disease_codes TEXT, total_amount_fen INTEGER
+        ) WITHOUT ROWID;
+        INSERT INTO prescriptions_new SELECT rx_id, rx_date, rx_time, patient_id, patient_name, insurance_type,
+            doctor_code, department, disease_codes, total_amount_fen FROM prescriptions;
+        DROP TABLE prescriptions;
+        ALTER TABLE prescriptions_new RENAME TO prescriptions;
+        CREATE INDEX prescriptions_date ON prescriptions (rx_date);
+        CREATE INDEX prescriptions_patient ON prescriptions (patient_id, rx_date);
+        CREATE INDEX prescriptions_doctor ON prescriptions (doctor_code, rx_date);
+        CREATE TABLE rx_items_new (
+            rx_id TEXT NOT NULL, line_no INTEGER NOT NULL, drug_code TEXT, drug_name TEXT NOT NULL, spec TEXT,
+            quantity TEXT, unit TEXT, unit_price TEXT, amount_fen INTEGER NOT NULL, days_supply INTEGER,
+            PRIMARY KEY (rx_id, line_no)
+        ) WITHOUT ROWID;
+        INSERT INTO rx_items_new SELECT rx_id, line_no, drug_code, drug_name, spec, quantity, unit, unit_price,
+            amount_fen, days_supply FROM rx_items;
+        DROP TABLE rx_items;
+        ALTER TABLE rx_items_new RENAME TO rx_items;
+        CREATE TABLE certifications_new (
+            patient_id TEXT NOT NULL, disease_code TEXT NOT NULL, disease_name TEXT,
+            kind TEXT NOT NULL DEFAULT 'disease', valid_from TEXT NOT NULL, valid_to TEXT,
+            PRIMARY KEY (patient_id, disease_code, valid_from)
+        ) WITHOUT ROWID;
+        INSERT INTO certifications_new SELECT patient_id, disease_code, disease_name, kind, valid_from, valid_to
+            FROM certifications;
+        DROP TABLE certifications;
+        ALTER TABLE certifications_new RENAME TO certifications
+        """,
+    ),
 ]
 
 
@@ -283,6 +319,8 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
         raise MenguiError(f"{path} 不是 SQLite 数据库文件（{ex}）") from ex
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = FILE")  # big TEMP tables spill to (OS-cached) files, not process memory
+    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB page cache
     migrate(conn)
     return conn
 

@@ -17,7 +17,6 @@ from mengui_core import ruleset as rulesets_module
 from mengui_core.disclosure import LEVEL_LABELS
 from mengui_core.errors import MenguiError
 from mengui_core.inputs import KINDS
-from mengui_core.loader import load_files
 from mengui_core.runner import audit_month, summary_by_department
 from mengui_core.schema import connect
 
@@ -104,7 +103,7 @@ def cli(plugins_dir):
 @click.option("--dry-run", is_flag=True, help="只检查文件，不写入数据库")
 def load(db, paths, kind, input_format, dry_run):
     """导入 CSV / XLSX 文件或整个目录到数据库 DB。"""
-    from mengui_core.loader import plan
+    from mengui_core.loader import load_files, plan
 
     options = plugin_manager.input_options()
     planned = plan(paths, kind, options["formats"])
@@ -192,6 +191,8 @@ def review(db, rx_id, check_id, verdict, reviewer, note):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def verdicts_command(db, file):
     """从文件导入审核结论（列：处方号、规则、结论、审核人、审核时间、备注）。"""
+    from mengui_core.loader import load_files
+
     conn = connect(db, create=False)
     result = load_files(conn, [file], kind="verdicts", **plugin_manager.input_options())
     change = result.tables[0]

@@ -2,22 +2,29 @@
 
 Item ``b`` (dated in the month, at fault) is paired with every earlier item ``a`` of the
 same patient whose window overlaps b's: earlier means an earlier prescription (date, time,
-rx_id), or an earlier line of the same prescription. Not an entry point: a helper module.
+rx_id), or an earlier line of the same prescription. Each way of pairing is its own join on an
+index of ``temp.audit_items`` (patient + drug code, generic name or effect group), so the
+work grows with the matching pairs, not with every pair of a patient's items.
+Not an entry point: a helper module.
 """
 
-PAIRS = """
-    FROM temp.audit_items b
-    JOIN temp.audit_items a
-      ON a.patient_id = b.patient_id
-     AND a.start_day <= b.end_day AND b.start_day <= a.end_day
-     AND (a.rx_seq < b.rx_seq OR (a.rx_seq = b.rx_seq AND a.line_no < b.line_no))
-    WHERE b.in_month = 1 AND b.disease_count >= :min_diseases
-"""
+OVERLAP = "a.start_day <= b.end_day AND b.start_day <= a.end_day"
+EARLIER = "(a.rx_order < b.rx_order OR (a.rx_order = b.rx_order AND a.line_no < b.line_no))"
 
 # Same drug: the same first 10 characters of the national code, or, when either item has no
 # code, the same generic name.
+SAME_DRUG_JOINS = [
+    "a.code10 = b.code10",
+    "a.generic = b.generic AND (a.code10 IS NULL OR b.code10 IS NULL)",
+]
 SAME_DRUG = """coalesce(a.code10 = b.code10
                          OR ((a.code10 IS NULL OR b.code10 IS NULL) AND a.generic = b.generic), 0)"""
+
+INDEXES = {
+    "audit_items_code10": "(patient_id, code10)",
+    "audit_items_generic": "(patient_id, generic)",
+    "audit_items_effect": "(patient_id, effect_group)",
+}
 
 
 def pair_detail(prefix: str = "''") -> str:
@@ -32,9 +39,19 @@ def pair_detail(prefix: str = "''") -> str:
     """
 
 
-def flag_overlapping_pairs(ctx, label: str, condition: str, pair_prefix: str = "''") -> int:
-    """Flag each in-month prescription having an overlapping earlier item that meets ``condition``."""
-    ctx.ensure_items()
+def flag_overlapping_pairs(ctx, label: str, joins: list[str], pair_prefix: str = "''") -> int:
+    """Flag each in-month prescription with an overlapping earlier item that one of ``joins`` pairs it with."""
+    min_diseases = ctx.param("min_diseases", 2)
+    ctx.ensure_items(min_diseases)
+    for name, columns in INDEXES.items():
+        ctx.conn.execute(f"CREATE INDEX IF NOT EXISTS temp.{name} ON audit_items {columns}")
+    pairs = " UNION ".join(
+        f"""SELECT b.rowid AS b_row, a.rowid AS a_row
+            FROM temp.audit_items b
+            JOIN temp.audit_items a ON a.patient_id = b.patient_id AND {join} AND {OVERLAP} AND {EARLIER}
+            WHERE b.in_month = 1 AND b.disease_count >= :min_diseases"""
+        for join in joins
+    )
     return ctx.add_flags(
         f"""
         SELECT b.rx_id,
@@ -42,8 +59,10 @@ def flag_overlapping_pairs(ctx, label: str, condition: str, pair_prefix: str = "
                group_concat({pair_detail(pair_prefix)}, '；') AS detail,
                NULL AS amount_fen, NULL AS limit_fen,
                min(CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END) AS related_rx_id
-        {PAIRS} AND {condition}
+        FROM ({pairs}) p
+        JOIN temp.audit_items b ON b.rowid = p.b_row
+        JOIN temp.audit_items a ON a.rowid = p.a_row
         GROUP BY b.rx_id
         """,
-        {"min_diseases": ctx.param("min_diseases", 2)},
+        {"min_diseases": min_diseases},
     )

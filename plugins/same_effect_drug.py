@@ -13,15 +13,15 @@ from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 CHECK_ID = "same_effect_drug"
 
 SAME_EFFECT = f"""
-    NOT {SAME_DRUG}
+    a.effect_group = b.effect_group
     AND a.comparable = 1 AND b.comparable = 1
-    AND a.effect_group = b.effect_group
+    AND NOT {SAME_DRUG}
     AND NOT EXISTS (SELECT 1 FROM temp.allowed_pairs ap WHERE ap.a = a.generic AND ap.b = b.generic)
 """
 
 
 def run(ctx):
-    flag_overlapping_pairs(ctx, "相同疗效药品", SAME_EFFECT, "'同属' || b.effect_title || '：'")
+    flag_overlapping_pairs(ctx, "相同疗效药品", [SAME_EFFECT], "'同属' || b.effect_title || '：'")
 
 
 @hookimpl

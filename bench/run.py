@@ -1,0 +1,127 @@
+"""The benchmark: one command, every figure measured in the same run.
+
+    .venv/bin/python bench/run.py                 # 100k and 1M prescriptions
+    .venv/bin/python bench/run.py --sizes 100000  # just one size
+
+For each size it generates the month's exports (cached in bench/data/), then times, each in a fresh
+process on a fresh database: the raw floor (Python's csv module + executemany into empty tables,
+no validation), `sqlite-utils insert --csv` of the same files, and `mengui load`, `mengui audit`,
+`mengui disclose`. It prints seconds, peak memory (max RSS) and the ratios the targets are about.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+MONTH = "2026-10"
+FLOOR = r"""
+import csv, sqlite3, sys
+from pathlib import Path
+conn = sqlite3.connect(sys.argv[1])
+for path in sorted(Path(sys.argv[2]).glob("*.csv")):
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = csv.reader(fh)
+        header = next(rows)
+        conn.execute(f"CREATE TABLE [{path.stem}] ({', '.join(f'[{h}]' for h in header)})")
+        conn.executemany(f"INSERT INTO [{path.stem}] VALUES ({', '.join('?' * len(header))})", rows)
+conn.commit()
+"""
+
+
+def measure(args: list[str]) -> tuple[float, float]:
+    """Seconds and peak memory (MiB) of one command, run in its own process.
+
+    posix_spawn (not fork) so the child's peak memory does not start from this process's size.
+    """
+    started = time.perf_counter()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    pid = os.posix_spawn(args[0], args, dict(os.environ),
+                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+    _, status, usage = os.wait4(pid, 0)
+    os.close(devnull)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(args)}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
+def fresh(path: Path) -> Path:
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    return path
+
+
+def bench(size: int, work: Path) -> dict:
+    data = HERE / "data" / str(size)
+    if not (data / "rx_items.csv").exists():
+        from generate import generate
+
+        print(f"generating {size:,} prescriptions → {data}", flush=True)
+        print("  ", generate(size, data), flush=True)
+    rows = sum(sum(1 for _ in open(f, encoding="utf-8")) - 1 for f in data.glob("*.csv"))
+    results = {"size": size, "rows": rows}
+    results["floor"] = measure([sys.executable, "-c", FLOOR, str(fresh(work / "floor.db")), str(data)])
+    db = fresh(work / "sqlite_utils.db")
+    total, peak = 0.0, 0.0
+    for path in sorted(data.glob("*.csv")):
+        seconds, memory = measure([str(BIN / "sqlite-utils"), "insert", str(db), path.stem, str(path), "--csv"])
+        total, peak = total + seconds, max(peak, memory)
+    results["sqlite-utils"] = (total, peak)
+    db = fresh(work / "mengui.db")
+    mengui = str(BIN / "mengui")
+    results["load"] = measure([mengui, "load", str(db), str(data)])
+    results["audit"] = measure([mengui, "audit", str(db), "--month", MONTH])
+    results["disclose"] = measure([mengui, "disclose", str(db), "--month", MONTH, "--ladder-start", MONTH,
+                                   "--format", "csv", "-o", str(work / "list.csv")])
+    return results
+
+
+def report(all_results: list[dict]) -> str:
+    lines = ["| prescriptions | input rows | step | seconds | peak MiB | × raw floor |", "|---:|---:|---|---:|---:|---:|"]
+    for r in all_results:
+        floor = r["floor"][0]
+        for step in ("floor", "sqlite-utils", "load", "audit", "disclose"):
+            seconds, memory = r[step]
+            lines.append(f"| {r['size']:,} | {r['rows']:,} | {step} | {seconds:.2f} | {memory:.0f} | {seconds / floor:.2f} |")
+        both = r["load"][0] + r["audit"][0]
+        lines.append(f"| {r['size']:,} | | **load + audit** | **{both:.2f}** | "
+                     f"{max(r['load'][1], r['audit'][1]):.0f} | **{both / floor:.2f}** |")
+    if len(all_results) > 1:
+        small, big = all_results[0], all_results[-1]
+        growth = (big["audit"][0] / small["audit"][0]) / (big["size"] / small["size"])
+        lines.append("")
+        lines.append(f"audit time grows {big['audit'][0] / small['audit'][0]:.1f}× for {big['size'] / small['size']:.0f}× "
+                     f"the prescriptions: {growth:.2f} of linear (≤ 1.00 is linear or better)")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--work", default=None, help="where the benchmark databases go (default: a temp dir)")
+    args = parser.parse_args()
+    import tempfile
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="mengui-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(HERE))
+    results = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        print(f"== {size:,} prescriptions", flush=True)
+        results.append(bench(size, work))
+        print(report(results[-1:]), flush=True)
+    print()
+    print(report(results))
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
