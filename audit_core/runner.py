@@ -202,9 +202,14 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     conn.execute(
         """
         CREATE TEMP TABLE window_rx AS
-        SELECT rx_id, rx_date, rx_time, patient_id, doctor_code FROM prescriptions
-        WHERE rx_date BETWEEN date(:start, :lookback) AND :end
-          AND patient_id IN (SELECT patient_id FROM temp.item_patients)
+        SELECT p.rx_id, p.rx_date, p.rx_time, p.patient_id, p.doctor_code,
+               p.rx_date || '|' || coalesce(p.rx_time, ' ') || '|' || p.rx_id AS rx_order,
+               (p.rx_date >= :start) AS in_month,
+               CAST(julianday(p.rx_date) AS INTEGER) AS start_day,
+               coalesce((SELECT ar.disease_count FROM temp.audit_rx ar WHERE ar.rx_id = p.rx_id), 0) AS disease_count
+        FROM prescriptions p
+        WHERE p.rx_date BETWEEN date(:start, :lookback) AND :end
+          AND p.patient_id IN (SELECT patient_id FROM temp.item_patients)
         """,
         params,
     )
@@ -240,31 +245,26 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
                     WHEN x.atc LIKE 'Z:%' THEN :compare_tcm
                     ELSE coalesce(e.comparable, 1) END AS comparable
         FROM (
-            SELECT i.rx_id, i.line_no,
-                   w.rx_date || '|' || coalesce(w.rx_time, ' ') || '|' || w.rx_id AS rx_order,
-                   w.patient_id, w.doctor_code, w.rx_date, w.rx_time,
-                   (w.rx_date >= :start) AS in_month,
+            SELECT i.rx_id, i.line_no, w.rx_order, w.patient_id, w.doctor_code, w.rx_date, w.rx_time, w.in_month,
                    i.drug_code,
                    CASE WHEN length(i.drug_code) >= 10 THEN substr(i.drug_code, 1, 10) END AS code10,
                    i.drug_name, d.generic,
                    CASE WHEN i.drug_code GLOB 'X[A-Z][0-9][0-9][A-Z][A-Z]*' THEN substr(i.drug_code, 2, 5)
                         WHEN i.drug_code GLOB 'Z*' AND length(i.drug_code) >= 6 THEN 'Z:' || substr(i.drug_code, 2, 5)
                         ELSE d.atc END AS atc,
-                   CAST(julianday(w.rx_date) AS INTEGER) AS start_day,
-                   CAST(julianday(w.rx_date) AS INTEGER) + coalesce(i.days_supply, :default_days) - 1 AS end_day,
-                   coalesce(ar.disease_count, 0) AS disease_count
+                   w.start_day,
+                   w.start_day + coalesce(i.days_supply, :default_days) - 1 AS end_day,
+                   w.disease_count
             FROM temp.window_rx w
             JOIN rx_items i ON i.rx_id = w.rx_id
             JOIN temp.drug_names d ON d.drug_name = i.drug_name
-            LEFT JOIN temp.audit_rx ar ON ar.rx_id = w.rx_id
-            WHERE w.rx_date >= :start
-               OR date(w.rx_date, '+' || (coalesce(i.days_supply, :default_days) - 1) || ' days') >= :start
+            WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
         ) x
         LEFT JOIN temp.effect_classes e ON e.atc = x.atc
         """,
-        {**params, "compare_tcm": int(se.compare_tcm)},
+        {**params, "compare_tcm": int(se.compare_tcm),
+         "start_day": conn.execute("SELECT CAST(julianday(?) AS INTEGER)", (ctx.start,)).fetchone()[0]},
     )
-    conn.execute("CREATE INDEX temp.audit_items_patient ON audit_items (patient_id, start_day)")
     conn.execute("CREATE TEMP TABLE allowed_pairs (a TEXT, b TEXT, reason TEXT, PRIMARY KEY (a, b))")
     pairs = {}
     for a, b, reason in se.allowed:

@@ -320,7 +320,8 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA temp_store = FILE")  # big TEMP tables spill to (OS-cached) files, not process memory
-    conn.execute("PRAGMA cache_size = -262144")  # 256 MiB page cache
+    conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB page cache for the database (allocated as used)
+    conn.execute("PRAGMA temp.cache_size = -524288")  # and 512 MiB for TEMP tables; beyond that they spill to files
     migrate(conn)
     return conn
 

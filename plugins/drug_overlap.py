@@ -14,8 +14,9 @@ EARLIER = "(a.rx_order < b.rx_order OR (a.rx_order = b.rx_order AND a.line_no < 
 # Same drug: the same first 10 characters of the national code, or, when either item has no
 # code, the same generic name.
 SAME_DRUG_JOINS = [
-    "a.code10 = b.code10",
-    "a.generic = b.generic AND (a.code10 IS NULL OR b.code10 IS NULL)",
+    ("audit_items_code10", "a.code10 = b.code10"),
+    ("audit_items_generic", "b.code10 IS NULL AND a.generic = b.generic"),
+    ("audit_items_generic_nocode", "b.code10 IS NOT NULL AND a.code10 IS NULL AND a.generic = b.generic"),
 ]
 SAME_DRUG = """coalesce(a.code10 = b.code10
                          OR ((a.code10 IS NULL OR b.code10 IS NULL) AND a.generic = b.generic), 0)"""
@@ -23,6 +24,7 @@ SAME_DRUG = """coalesce(a.code10 = b.code10
 INDEXES = {
     "audit_items_code10": "(patient_id, code10)",
     "audit_items_generic": "(patient_id, generic)",
+    "audit_items_generic_nocode": "(patient_id, generic) WHERE code10 IS NULL",
     "audit_items_effect": "(patient_id, effect_group)",
 }
 
@@ -39,30 +41,29 @@ def pair_detail(prefix: str = "''") -> str:
     """
 
 
-def flag_overlapping_pairs(ctx, label: str, joins: list[str], pair_prefix: str = "''") -> int:
-    """Flag each in-month prescription with an overlapping earlier item that one of ``joins`` pairs it with."""
+def flag_overlapping_pairs(ctx, label: str, joins: list[tuple[str, str]], pair_prefix: str = "''") -> int:
+    """Flag each in-month prescription with an overlapping earlier item that one of ``joins`` pairs it with.
+
+    ``joins`` are (index name, join condition) pairs; the index drives that join."""
     min_diseases = ctx.param("min_diseases", 2)
     ctx.ensure_items(min_diseases)
     for name, columns in INDEXES.items():
         ctx.conn.execute(f"CREATE INDEX IF NOT EXISTS temp.{name} ON audit_items {columns}")
-    pairs = " UNION ".join(
-        f"""SELECT b.rowid AS b_row, a.rowid AS a_row
+    pieces = " UNION ".join(
+        f"""SELECT b.rx_id, b.disease_count, {pair_detail(pair_prefix)} AS piece,
+                   CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END AS related
             FROM temp.audit_items b
-            JOIN temp.audit_items a ON a.patient_id = b.patient_id AND {join} AND {OVERLAP} AND {EARLIER}
+            JOIN temp.audit_items AS a INDEXED BY {index}
+              ON a.patient_id = b.patient_id AND {join} AND {OVERLAP} AND {EARLIER}
             WHERE b.in_month = 1 AND b.disease_count >= :min_diseases"""
-        for join in joins
+        for index, join in joins
     )
     return ctx.add_flags(
         f"""
-        SELECT b.rx_id,
-               '患者有 ' || max(b.disease_count) || ' 个门规病种，{label}：' ||
-               group_concat({pair_detail(pair_prefix)}, '；') AS detail,
-               NULL AS amount_fen, NULL AS limit_fen,
-               min(CASE WHEN a.rx_id != b.rx_id THEN a.rx_id ELSE b.rx_id END) AS related_rx_id
-        FROM ({pairs}) p
-        JOIN temp.audit_items b ON b.rowid = p.b_row
-        JOIN temp.audit_items a ON a.rowid = p.a_row
-        GROUP BY b.rx_id
+        SELECT rx_id, '患者有 ' || max(disease_count) || ' 个门规病种，{label}：' || group_concat(piece, '；') AS detail,
+               NULL AS amount_fen, NULL AS limit_fen, min(related) AS related_rx_id
+        FROM ({pieces})
+        GROUP BY rx_id
         """,
         {"min_diseases": min_diseases},
     )

@@ -21,7 +21,8 @@ SAME_EFFECT = f"""
 
 
 def run(ctx):
-    flag_overlapping_pairs(ctx, "相同疗效药品", [SAME_EFFECT], "'同属' || b.effect_title || '：'")
+    flag_overlapping_pairs(ctx, "相同疗效药品", [("audit_items_effect", SAME_EFFECT)],
+                           "'同属' || b.effect_title || '：'")
 
 
 @hookimpl
