@@ -18,11 +18,9 @@ from __future__ import annotations
 import codecs
 import fnmatch
 import hashlib
-import queue
-import threading
 import re
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -65,6 +63,7 @@ class LoadResult:
     files: list[FileReport]
     tables: list[TableChange]
     dry_run: bool = False
+    warnings: list[str] = field(default_factory=list)  # conflicts between files: loaded, but worth a look
 
 
 ProgressCallback = Callable[[int], None]
@@ -175,9 +174,14 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
             raise _csv_error(path, ex) from ex
 
 
-def _read_xlsx(path: Path, progress: ProgressCallback | None) -> Iterator[tuple[pd.DataFrame, int]]:
+def _read_xlsx(path: Path, progress: ProgressCallback | None, sheet=None) -> Iterator[tuple[pd.DataFrame, int]]:
+    sheet_name = 0 if sheet in (None, "") else (int(sheet) - 1 if str(sheet).isdigit() else sheet)
     try:
-        frame = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False, na_filter=False)
+        frame = pd.read_excel(path, sheet_name=sheet_name, dtype=str, keep_default_na=False, na_filter=False)
+    except ValueError as ex:
+        if sheet is not None:
+            raise MenguiError(f"{path}：没有工作表「{sheet}」（{ex}）") from ex
+        raise MenguiError(f"{path}：无法读取 Excel 文件（{ex}）") from ex
     except Exception as ex:  # openpyxl raises many types for damaged files
         raise MenguiError(f"{path}：无法读取 Excel 文件（{type(ex).__name__}: {ex}）") from ex
     frame = frame.fillna("").astype(str)
@@ -403,6 +407,17 @@ def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple
                LEFT JOIN (SELECT rx_id, EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = x.rx_id) AS has_items
                           FROM changed_rx x) old USING (rx_id)"""
         ).fetchone()
+        conn.execute(
+            f"""
+            INSERT INTO record_changes (changed_at, table_name, record_key, old_values, new_values, file)
+            SELECT :now, 'rx_items', c.rx_id,
+                   (SELECT json_group_array(json_array({cols})) FROM rx_items WHERE rx_id = c.rx_id),
+                   (SELECT json_group_array(json_array({cols})) FROM stage_rx_items WHERE rx_id = c.rx_id),
+                   (SELECT min(_file) FROM stage_rx_items WHERE rx_id = c.rx_id)
+            FROM changed_rx c WHERE EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = c.rx_id)
+            """,
+            {"now": now()},
+        )
         conn.execute("DELETE FROM rx_items WHERE rx_id IN (SELECT rx_id FROM changed_rx)")
         conn.execute(
             f"INSERT INTO rx_items ({cols}) SELECT DISTINCT {cols} FROM stage_rx_items "
@@ -417,6 +432,18 @@ def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple
     ).fetchone()[0]
     changed = conn.execute("SELECT count(*) FROM changed").fetchone()[0]
     total = conn.execute(f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {stage})").fetchone()[0]
+    key_text = " || '/' || ".join(f"c.{k}" for k in kind.key)
+    join = " AND ".join(f"t.{k} = c.{k}" for k in kind.key)
+    conn.execute(
+        f"""
+        INSERT INTO record_changes (changed_at, table_name, record_key, old_values, new_values, file)
+        SELECT :now, '{kind.name}', {key_text},
+               json_array({", ".join(f"t.[{col}]" for col in kind.db_columns)}),
+               json_array({", ".join(f"c.[{col}]" for col in kind.db_columns)}), NULL
+        FROM changed c JOIN {kind.name} t ON {join}
+        """,
+        {"now": now()},
+    )
     updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in kind.db_columns if c not in kind.key)
     conn.execute(
         f"INSERT INTO {kind.name} ({cols}) SELECT {cols} FROM changed WHERE true "
@@ -434,17 +461,46 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_DONE = object()
+REFERENCES = [  # (kind, column, referenced kind, its key, what to say)
+    ("rx_items", "rx_id", "prescriptions", "rx_id", "处方明细对应的处方不存在"),
+    ("claims", "rx_id", "prescriptions", "rx_id", "结算记录对应的处方不存在"),
+    ("deductions", "rx_id", "prescriptions", "rx_id", "扣款记录对应的处方不存在"),
+    ("prescriptions", "doctor_code", "doctors", "doctor_code", "处方的医师不在医师名册中"),
+]
 
 
-def _parse_files(planned, aliases, formats, input_format, progress, problems, files, state):
+def _cross_file_warnings(conn: sqlite3.Connection, kinds_used: list[Kind]) -> list[str]:
+    """Records that refer to a prescription or doctor found neither in this load nor in the database."""
+    used = {k.name for k in kinds_used}
+    warnings = []
+    for kind, column, target, key, text in REFERENCES:
+        if kind not in used:
+            continue
+        known = f"SELECT {key} FROM {target}"
+        if target in used:
+            known += f" UNION SELECT {key} FROM {_stage_table(KINDS[target])}"
+        elif not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
+            continue  # that kind was never loaded: nothing to compare with
+        rows = conn.execute(
+            f"SELECT {column}, min(_file), min(_line), count(*) FROM {_stage_table(KINDS[kind])} "
+            f"WHERE {column} NOT IN ({known}) GROUP BY {column} ORDER BY 2, 3"
+        ).fetchall()
+        if rows:
+            examples = "；".join(f"{r[1]} 第 {r[2]} 行 {r[0]}" for r in rows[:5])
+            more = f" 等 {len(rows)} 个" if len(rows) > 5 else ""
+            warnings.append(f"{text}：{examples}{more}（已导入，请核对是否缺少{KINDS[target].label}文件）")
+    return warnings
+
+
+def _parse_files(planned, aliases, formats, input_format, progress, problems, files, state, encoding_override=None,
+                 sheet=None):
     """Read and validate every file, yielding (kind, columns) chunk by chunk."""
     for path, kind_name in planned:
         spec = KINDS[kind_name]
         if path.suffix.lower() in {".xlsx", ".xlsm"}:
-            encoding, chunks = "xlsx", _read_xlsx(path, progress)
+            encoding, chunks = "xlsx", _read_xlsx(path, progress, sheet)
         else:
-            encoding = detect_encoding(path)
+            encoding = encoding_override or detect_encoding(path)
             chunks = _read_csv(path, encoding, progress)
         report = FileReport(str(path), kind_name, encoding)
         headers = None
@@ -463,38 +519,6 @@ def _parse_files(planned, aliases, formats, input_format, progress, problems, fi
         files.append(report)
 
 
-def _parse_in_background(*args):
-    """Parse the next chunk in a thread while SQLite stores the current one (the GIL is released by
-    pandas' reader, Arrow's kernels and SQLite's stepping, so the two cores overlap)."""
-    chunks: queue.Queue = queue.Queue(maxsize=2)
-
-    def produce():
-        try:
-            for item in _parse_files(*args):
-                chunks.put(item)
-            chunks.put(_DONE)
-        except BaseException as ex:  # handed to the consumer, raised there
-            chunks.put(ex)
-
-    worker = threading.Thread(target=produce, name="mengui-parse", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = chunks.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        while worker.is_alive():  # let the producer finish if we stop early
-            try:
-                chunks.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        worker.join()
-
-
 def load_files(
     conn: sqlite3.Connection,
     paths: Iterable[str | Path],
@@ -503,6 +527,8 @@ def load_files(
     aliases=(),
     formats=None,
     input_format: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
     progress: ProgressCallback | None = None,
     dry_run: bool = False,
 ) -> LoadResult:
@@ -519,11 +545,25 @@ def load_files(
         for spec in kinds_used:
             _create_stage(conn, spec)
         state = {"problems": 0}
-        parsed = _parse_in_background(planned, aliases, formats, input_format, progress, problems, files, state)
-        for spec, columns in parsed:
-            if state["problems"] == 0:
-                insert = f"INSERT INTO {_stage_table(spec)} VALUES ({', '.join('?' * (len(spec.db_columns) + 2))})"
-                conn.executemany(insert, zip(*columns))
+        if encoding:
+            try:
+                encoding = codecs.lookup(encoding).name
+            except LookupError as ex:
+                raise MenguiError(f"未知的编码 --encoding {encoding}（可用 utf-8、utf-8-sig、gbk、gb18030）") from ex
+        # Parsing stays on this thread: a parse thread beside SQLite's executemany convoys on the GIL
+        # (SQLite releases it on every row step) and was measured many times slower.
+        parsed = _parse_files(planned, aliases, formats, input_format, progress, problems, files, state,
+                              encoding, sheet)
+        # One transaction for the staging writes (TEMP tables only: no lock on the database itself);
+        # in autocommit mode every staged row would be its own transaction on the temp file.
+        conn.execute("BEGIN")
+        try:
+            for spec, columns in parsed:
+                if state["problems"] == 0:
+                    insert = f"INSERT INTO {_stage_table(spec)} VALUES ({', '.join('?' * (len(spec.db_columns) + 2))})"
+                    conn.executemany(insert, zip(*columns))
+        finally:
+            conn.execute("COMMIT")
         problem_count = state["problems"]
         if problem_count == 0:
             if any(k.name == "rx_items" for k in kinds_used):
@@ -535,8 +575,9 @@ def load_files(
             problem_count = len(problems)
         if problem_count:
             raise InputError(problems, total=problem_count)
+        warnings = _cross_file_warnings(conn, kinds_used)
         if dry_run:
-            return LoadResult(files, [], dry_run=True)
+            return LoadResult(files, [], dry_run=True, warnings=warnings)
         tables = []
         with transaction(conn):
             for spec in kinds_used:
@@ -549,6 +590,6 @@ def load_files(
                     "INSERT INTO loads (file, kind, encoding, rows, sha256, loaded_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (report.file, report.kind, report.encoding, report.rows, _sha256(Path(report.file)), now()),
                 )
-        return LoadResult(files, tables)
+        return LoadResult(files, tables, warnings=warnings)
     finally:
         _drop_stages(conn)

@@ -98,6 +98,13 @@ def parse_date(raw: pd.Series, with_time: bool = False):
     parsed = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
     real = pc.equal(pc.fill_null(pc.strftime(parsed, format="%Y-%m-%d"), ""), iso)  # 2026-02-30 is not a date
     ok = pc.and_(matched, real)
+    # Excel date serials (days since 1899-12-30), e.g. 45568 for 2024-10-03, from XLSX cells saved as numbers
+    serial = pc.and_(pc.invert(matched), pc.match_substring_regex(text, r"^\d{5}(?:\.\d+)?$"))
+    if pc.any(serial).as_py():
+        days = pc.cast(pc.if_else(serial, pc.replace_substring_regex(text, r"\..*$", ""), "0"), pa.int64())
+        epoch_days = pc.cast(pc.cast(pc.subtract(days, 25569), pa.int32()), pa.date32())
+        iso = pc.if_else(serial, pc.strftime(epoch_days, format="%Y-%m-%d"), iso)
+        ok = pc.or_(ok, serial)
     bad = pc.and_(pc.invert(empty), pc.invert(ok))
     values = pc.if_else(ok, iso, pa.scalar(None, pa.string()))
     if not with_time:

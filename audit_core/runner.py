@@ -346,6 +346,17 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
         )
         by_check = {row[0]: row[1] for row in conn.execute(
             "SELECT check_id, count(*) FROM flags WHERE month = ? GROUP BY check_id", (month,))}
+        orphans = conn.execute(
+            """
+            SELECT count(*) FROM verdicts v JOIN prescriptions p ON p.rx_id = v.rx_id
+            WHERE p.rx_date BETWEEN ? AND ?
+              AND NOT EXISTS (SELECT 1 FROM flags f WHERE f.rx_id = v.rx_id AND f.check_id = v.check_id)
+            """,
+            (start, end),
+        ).fetchone()[0]
+        if orphans:
+            ctx.note(f"{orphans} 条审核结论对应的标记在本次审核中已不存在：结论仍保留在 verdicts 表中（不计入公示）")
+            conn.execute("UPDATE audit_runs SET notes = ? WHERE run_id = ?", ("\n".join(ctx.notes), run_id))
         total = sum(by_check.values())
         conn.execute("UPDATE audit_runs SET finished_at = ?, flag_count = ? WHERE run_id = ?", (now(), total, run_id))
     return AuditResult(run_id, month, ruleset, checks, count, total,

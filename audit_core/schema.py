@@ -291,6 +291,22 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE certifications_new RENAME TO certifications
         """,
     ),
+    (
+        5,
+        "log of records replaced by corrected re-exports",
+        """
+        CREATE TABLE record_changes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            changed_at TEXT NOT NULL,
+            table_name TEXT NOT NULL,
+            record_key TEXT NOT NULL,
+            old_values TEXT,
+            new_values TEXT,
+            file TEXT
+        );
+        CREATE INDEX record_changes_key ON record_changes (table_name, record_key)
+        """,
+    ),
 ]
 
 
@@ -321,7 +337,7 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA temp_store = FILE")  # big TEMP tables spill to (OS-cached) files, not process memory
     conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB page cache for the database (allocated as used)
-    conn.execute("PRAGMA temp.cache_size = -524288")  # and 512 MiB for TEMP tables; beyond that they spill to files
+    conn.execute("PRAGMA temp.cache_size = -131072")  # and 128 MiB for TEMP tables; beyond that they spill to files
     migrate(conn)
     return conn
 

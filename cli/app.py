@@ -100,8 +100,10 @@ def cli(plugins_dir):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--kind", type=click.Choice(list(KINDS)), help="指定文件类型（默认按文件名判断）")
 @click.option("--input-format", default=None, help="按插件提供的 HIS 导入格式读取（默认按表头自动识别）")
+@click.option("--encoding", default=None, help="CSV 文件编码（默认自动识别 UTF-8 / GBK / GB18030）")
+@click.option("--sheet", default=None, help="Excel 工作表名称或序号（默认第一个）")
 @click.option("--dry-run", is_flag=True, help="只检查文件，不写入数据库")
-def load(db, paths, kind, input_format, dry_run):
+def load(db, paths, kind, input_format, encoding, sheet, dry_run):
     """导入 CSV / XLSX 文件或整个目录到数据库 DB。"""
     from mengui_core.loader import load_files, plan
 
@@ -111,12 +113,14 @@ def load(db, paths, kind, input_format, dry_run):
     conn = connect(db)
     with click.progressbar(length=total, label="读取并校验文件", file=sys.stderr, show_eta=False,
                            hidden=not sys.stderr.isatty()) as bar:
-        result = load_files(conn, [p for p, _ in planned], kind=kind, input_format=input_format,
-                            progress=bar.update, dry_run=dry_run, **options)
+        result = load_files(conn, [p for p, _ in planned], kind=kind, input_format=input_format, encoding=encoding,
+                            sheet=sheet, progress=bar.update, dry_run=dry_run, **options)
     encodings = {"utf-8": "UTF-8", "utf-8-sig": "UTF-8（带 BOM）", "gb18030": "GBK/GB18030", "xlsx": "Excel"}
     rows = [[f.file, KINDS[f.kind].label, encodings.get(f.encoding, f.encoding), f.input_format or "标准", f.rows]
             for f in result.files]
     click.echo(table(["文件", "类型", "编码", "格式", "行数"], rows, right={4}))
+    for warning in result.warnings:
+        click.echo(f"注意：{warning}", err=True)
     if dry_run:
         click.echo(f"\n检查通过：{len(result.files)} 个文件均无错误（--dry-run，未写入数据库）。")
         return
@@ -367,6 +371,19 @@ def users_remove(db, name):
 
     remove_user(db, name)
     click.echo(f"已删除账号 {name}")
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False))
+def backup(db, file):
+    """在线备份数据库（SQLite 备份接口，可在 mengui serve 运行时进行），连同委员账号文件。"""
+    from mengui_core.backup import backup_database
+
+    written = backup_database(Path(db), Path(file))
+    for path, pages in written:
+        click.echo(f"已备份：{path}（{pages} 页）")
+    click.echo("恢复方法：停止 mengui serve，把备份文件复制回原数据库路径（账号文件同理），再启动。")
 
 
 # ---------------------------------------------------------------- plugins and rulesets
