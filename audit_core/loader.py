@@ -407,17 +407,18 @@ def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple
                LEFT JOIN (SELECT rx_id, EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = x.rx_id) AS has_items
                           FROM changed_rx x) old USING (rx_id)"""
         ).fetchone()
-        conn.execute(
-            f"""
-            INSERT INTO record_changes (changed_at, table_name, record_key, old_values, new_values, file)
-            SELECT :now, 'rx_items', c.rx_id,
-                   (SELECT json_group_array(json_array({cols})) FROM rx_items WHERE rx_id = c.rx_id),
-                   (SELECT json_group_array(json_array({cols})) FROM stage_rx_items WHERE rx_id = c.rx_id),
-                   (SELECT min(_file) FROM stage_rx_items WHERE rx_id = c.rx_id)
-            FROM changed_rx c WHERE EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = c.rx_id)
-            """,
-            {"now": now()},
-        )
+        if conn.execute("SELECT EXISTS (SELECT 1 FROM changed_rx)").fetchone()[0]:
+            conn.execute(
+                f"""
+                INSERT INTO record_changes (changed_at, table_name, record_key, old_values, new_values, file)
+                SELECT :now, 'rx_items', c.rx_id,
+                       (SELECT json_group_array(json_array({cols})) FROM rx_items WHERE rx_id = c.rx_id),
+                       (SELECT json_group_array(json_array({cols})) FROM stage_rx_items WHERE rx_id = c.rx_id),
+                       (SELECT min(_file) FROM stage_rx_items WHERE rx_id = c.rx_id)
+                FROM changed_rx c WHERE EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = c.rx_id)
+                """,
+                {"now": now()},
+            )
         conn.execute("DELETE FROM rx_items WHERE rx_id IN (SELECT rx_id FROM changed_rx)")
         conn.execute(
             f"INSERT INTO rx_items ({cols}) SELECT DISTINCT {cols} FROM stage_rx_items "
@@ -434,16 +435,19 @@ def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple
     total = conn.execute(f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {stage})").fetchone()[0]
     key_text = " || '/' || ".join(f"c.{k}" for k in kind.key)
     join = " AND ".join(f"t.{k} = c.{k}" for k in kind.key)
-    conn.execute(
-        f"""
+    replaced_now = conn.execute(
+        f"SELECT count(*) FROM changed WHERE ({key}) IN (SELECT {key} FROM {kind.name})").fetchone()[0]
+    if replaced_now:
+        conn.execute(
+            f"""
         INSERT INTO record_changes (changed_at, table_name, record_key, old_values, new_values, file)
         SELECT :now, '{kind.name}', {key_text},
                json_array({", ".join(f"t.[{col}]" for col in kind.db_columns)}),
                json_array({", ".join(f"c.[{col}]" for col in kind.db_columns)}), NULL
         FROM changed c JOIN {kind.name} t ON {join}
         """,
-        {"now": now()},
-    )
+            {"now": now()},
+        )
     updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in kind.db_columns if c not in kind.key)
     conn.execute(
         f"INSERT INTO {kind.name} ({cols}) SELECT {cols} FROM changed WHERE true "

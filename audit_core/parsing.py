@@ -121,9 +121,14 @@ def parse_date(raw: pd.Series, with_time: bool = False):
     return (values, times), _mask(pc.or_(bad, bad_time))
 
 
+_THOUSANDS = r"^[-¥￥\s]*\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*元?$"
+
+
 def parse_money(raw: pd.Series):
     """元 text → integer 分, exactly: no float ever touches the amount."""
-    text = clean_numeric_text(_arrow(raw))
+    original = pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+    misgrouped = pc.and_(pc.match_substring(original, ","), pc.invert(pc.match_substring_regex(original, _THOUSANDS)))
+    text = pc.if_else(misgrouped, "x", clean_numeric_text(original))
     empty = pc.equal(text, "")
     parts = pc.extract_regex(text, _MONEY)
     ok = pc.is_valid(parts)
