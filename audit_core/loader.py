@@ -289,7 +289,9 @@ def _drop_stages(conn: sqlite3.Connection) -> None:
         conn.execute(f"DROP TABLE IF EXISTS temp.{_stage_table(kind)}")
 
 
-_REPEATED: set[str] = set()  # kinds of the current load with a key given more than once
+def _has_repeated_keys(conn: sqlite3.Connection, kind: Kind) -> bool:
+    key = ", ".join(kind.key)
+    return conn.execute(f"SELECT 1 FROM {_stage_table(kind)} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").fetchone() is not None
 
 
 def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
@@ -297,10 +299,8 @@ def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
     stage = _stage_table(kind)
     key = ", ".join(kind.key)
     content = ", ".join(f"[{c}]" for c in kind.db_columns if c != kind.provenance)
-    repeated = conn.execute(f"SELECT 1 FROM {stage} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").fetchone()
-    if repeated is None:  # every key once: nothing can conflict
+    if not _has_repeated_keys(conn, kind):  # every key once: nothing can conflict
         return []
-    _REPEATED.add(kind.name)
     rows = conn.execute(
         f"""
         SELECT {key}, group_concat(_file || ' 第 ' || _line || ' 行', '；') AS places
@@ -543,7 +543,6 @@ def load_files(
     files: list[FileReport] = []
     kinds_used: list[Kind] = []
     _drop_stages(conn)
-    _REPEATED.clear()
     try:
         kinds_used = [KINDS[k] for k in LOAD_ORDER if any(k == kind_name for _, kind_name in planned)]
         for spec in kinds_used:
@@ -569,11 +568,14 @@ def load_files(
         finally:
             conn.execute("COMMIT")
         problem_count = state["problems"]
+        repeated: set[str] = set()  # kinds whose staged rows give a key more than once
         if problem_count == 0:
             if any(k.name == "rx_items" for k in kinds_used):
                 _number_items(conn)
             for spec in kinds_used:
-                problems.extend(_conflicts(conn, spec))
+                if _has_repeated_keys(conn, spec):
+                    repeated.add(spec.name)
+                    problems.extend(_conflicts(conn, spec))
             if any(k.name == "verdicts" for k in kinds_used):
                 problems.extend(_unknown_flags(conn))
             problem_count = len(problems)
@@ -586,7 +588,7 @@ def load_files(
         with transaction(conn):
             for spec in kinds_used:
                 try:
-                    tables.append(TableChange(spec.name, *_merge(conn, spec, spec.name in _REPEATED)))
+                    tables.append(TableChange(spec.name, *_merge(conn, spec, spec.name in repeated)))
                 except sqlite3.IntegrityError as ex:  # a guard in the schema refused the data
                     raise MenguiError(f"{spec.label}数据无法写入（{ex}），本次未写入任何数据") from ex
             for report in files:
