@@ -85,3 +85,35 @@ def loose_plugins(directory):
     finally:
         for plugin in set(plugins.pm.get_plugins()) - before:
             plugins.pm.unregister(plugin)
+
+
+@contextmanager
+def served(db_path):
+    """`mengui serve DB` in a subprocess on a free loopback port; yields the base URL."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "mengui_cli", "serve", str(db_path), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                urllib.request.urlopen(base + "/", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(server.stdout.read().decode())
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("mengui serve did not start")
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

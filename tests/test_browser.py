@@ -4,18 +4,14 @@ log in, open a pending prescription, record 不合理, and the next `mengui disc
 import csv
 import io
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from playwright.sync_api import sync_playwright
 
+from builders import served
 from mengui_cli.app import cli
 from mengui_core.demo import run_demo
 from mengui_datasette.users import add_user
@@ -24,32 +20,12 @@ CHROMIUM = os.environ.get("MENGUI_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "review-2026-ok"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     run = run_demo(tmp_path_factory.mktemp("browser"), months=2)
     add_user(run.db_path, "liuming", PASSWORD, "committee", "刘敏")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mengui_cli", "serve", str(run.db_path), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        server.kill()
-        raise RuntimeError(server.stdout.read().decode())
-    yield run, base
-    server.terminate()
-    server.wait(timeout=10)
+    with served(run.db_path) as base:
+        yield run, base
 
 
 def disclosed_counts(db_path, month):

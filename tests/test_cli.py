@@ -67,7 +67,7 @@ def test_a_broken_file_exits_non_zero_with_file_line_column_and_changes_nothing(
     bad.write_text("处方号,药品通用名,金额,用药天数\nR1,苯磺酸氨氯地平片,12.00,28\nR1,阿托伐他汀钙片,三十,7\n", encoding="gbk")
     result = runner.invoke(cli, ["load", str(db_path), str(bad)])
     assert result.exit_code == 1
-    assert f"错误：输入文件有 1 处错误，本次未写入任何数据" in result.stderr
+    assert "错误：输入文件有 1 处错误，本次未写入任何数据" in result.stderr
     assert f"{bad}，第 3 行，列「金额」：值「三十」 —— 应为金额（元），最多两位小数" in result.stderr
     assert "Traceback" not in result.output + result.stderr
     assert list(sqlite3.connect(db_path).iterdump()) == before

@@ -2,7 +2,6 @@
 
 import http.cookiejar
 import re
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from builders import served
 from mengui_core.demo import run_demo
 from mengui_datasette.users import add_user
 
@@ -20,29 +20,12 @@ PASSWORD = "concurrent-2026"
 ROUNDS = 4
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     run = run_demo(tmp_path_factory.mktemp("live"), months=2)
     add_user(run.db_path, "chenzhi", PASSWORD, "committee", "陈志刚")
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mengui_cli", "serve", str(run.db_path), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/", timeout=1)
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield run, base
-    server.terminate()
-    server.wait(timeout=10)
+    with served(run.db_path) as base:
+        yield run, base
 
 
 def browser(base):

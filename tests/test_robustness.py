@@ -1,7 +1,6 @@
 """Messy exports, reruns and corrections: nothing lost, nothing half-written, every problem located."""
 
 import datetime as dt
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -10,7 +9,6 @@ import pytest
 from click.testing import CliRunner
 
 from mengui_cli.app import cli
-from mengui_core.errors import InputError, MenguiError
 from mengui_core.loader import load_files
 from mengui_core.runner import audit_month
 from mengui_core.schema import connect

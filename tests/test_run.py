@@ -1,7 +1,6 @@
 """`mengui run`: three months of exports and committee verdict files, month by month, through the CLI."""
 
 import csv
-import io
 
 from click.testing import CliRunner
 
