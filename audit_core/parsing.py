@@ -37,7 +37,14 @@ BOOL_VALUES = {"1": 1, "0": 0, "是": 1, "否": 0, "y": 1, "n": 0, "yes": 1, "no
 
 
 def _arrow(raw: pd.Series) -> pa.Array:
-    array = pa.array(raw, type=pa.string(), from_pandas=True)
+    try:  # pandas' Arrow-backed strings: no copy
+        array = pa.array(raw.array)
+        if pa.types.is_large_string(array.type):
+            array = array.cast(pa.string())
+        elif not pa.types.is_string(array.type):
+            array = pa.array(raw, type=pa.string(), from_pandas=True)
+    except (TypeError, pa.ArrowInvalid):
+        array = pa.array(raw, type=pa.string(), from_pandas=True)
     return pc.fill_null(array, "")
 
 
@@ -50,6 +57,9 @@ def _nullify_empty(array: pa.Array) -> pa.Array:
 
 
 def _nfkc(array: pa.Array) -> pa.Array:
+    """Full-width forms to ASCII; skipped when the column is all ASCII already (the usual case)."""
+    if pc.all(pc.string_is_ascii(array)).as_py() is not False:
+        return array
     return pc.utf8_normalize(array, form="NFKC")
 
 
