@@ -7,6 +7,7 @@ databases that hold mengui's ``flags`` table.
 from __future__ import annotations
 
 import json
+import re
 
 from datasette import hookimpl
 from datasette.utils.asgi import Forbidden, Response
@@ -230,3 +231,65 @@ def menu_links(datasette, actor):
             links.insert(0, {"href": datasette.urls.path(f"/{name}/pending_reviews"), "label": "本月待审核处方"})
             break
     return links
+
+
+# Datasette 0.65's own interface words, in the committee's language. Applied to HTML pages only,
+# and only to these exact markup fragments, never to data.
+UI_WORDS = [
+    (re.compile(r"Custom SQL query returning more than ([\d,]+) rows"), r"查询结果：超过 \1 行"),
+    (re.compile(r"Custom SQL query returning ([\d,]+) rows?"), r"查询结果：\1 行"),
+    (re.compile(r"<h3>Custom SQL query"), "<h3>查询"),
+    (re.compile(r'(<a href="[^"]*">)hide(</a>)'), r"\1隐藏 SQL\2"),
+    (re.compile(r'(<a href="[^"]*">)show(</a>)'), r"\1显示 SQL\2"),
+    (re.compile(r"<h3>Query parameters</h3>"), "<h3>查询条件</h3>"),
+    (re.compile(r'value="Run SQL"'), 'value="查询"'),
+    (re.compile(r">Format SQL<"), ">格式化 SQL<"),
+    (re.compile(r">Edit SQL<"), ">编辑 SQL<"),
+    (re.compile(r'<p class="export-links">This data as '), '<p class="export-links">导出：'),
+    (re.compile(r'<p class="zero-results">0 results</p>'), '<p class="zero-results">没有记录</p>'),
+    (re.compile(r">Log out<"), ">退出登录<"),
+    (re.compile(r'value="Log out"'), 'value="退出登录"'),
+    (re.compile(r"Powered by (<a [^>]*>Datasette</a>)"), r"基于 \1"),
+    (re.compile(r"&middot; Queries took ([\d.]+)ms"), r"&middot; 查询用时 \1 毫秒"),
+    (re.compile(r"Query executed, (\d+) rows? affected"), r"已执行，影响 \1 行"),
+]
+
+
+def translate_html(html: str) -> str:
+    for pattern, replacement in UI_WORDS:
+        html = pattern.sub(replacement, html)
+    return html
+
+
+@hookimpl
+def asgi_wrapper(datasette):
+    def wrap(app):
+        async def translated(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+            start = {}
+            chunks = []
+
+            async def capture(message):
+                if message["type"] == "http.response.start":
+                    headers = dict(message.get("headers") or [])
+                    if headers.get(b"content-type", b"").startswith(b"text/html"):
+                        start["message"] = message
+                        return
+                    return await send(message)
+                if message["type"] == "http.response.body" and "message" in start:
+                    chunks.append(message.get("body", b""))
+                    if message.get("more_body"):
+                        return
+                    body = translate_html(b"".join(chunks).decode("utf-8")).encode("utf-8")
+                    headers = [(k, v) for k, v in start["message"].get("headers", []) if k.lower() != b"content-length"]
+                    headers.append((b"content-length", str(len(body)).encode()))
+                    await send({**start["message"], "headers": headers})
+                    return await send({"type": "http.response.body", "body": body})
+                return await send(message)
+
+            await app(scope, receive, capture)
+
+        return translated
+
+    return wrap

@@ -175,3 +175,10 @@ def test_dashboard_draws_charts_for_the_committee(ds):
     html = get(ds, "/-/dashboard", COMMITTEE).text
     assert html.count("<svg") >= 2 and "公示阶梯现状" in html
     assert "一级" in html and "公示医师代码" in html
+
+
+def test_the_committee_pages_speak_chinese(ds):
+    html = get(ds, "/mengui/pending_reviews", COMMITTEE).text
+    for english in ("Run SQL", "Query parameters", "This data as", "Custom SQL query", "Log out", "Powered by"):
+        assert english not in html, english
+    assert "查询条件" in html and "退出登录" in html and "基于" in html
