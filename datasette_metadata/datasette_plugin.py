@@ -253,6 +253,11 @@ UI_WORDS = [
     (re.compile(r"&middot; Queries took ([\d.]+)ms"), r"&middot; 查询用时 \1 毫秒"),
     (re.compile(r"Query executed, (\d+) rows? affected"), r"已执行，影响 \1 行"),
 ]
+# canned-query form fields: the label changes, the field name the query uses does not
+PARAM_LABELS = {"month": "月份（YYYY-MM）", "doctor_code": "医师代码或姓名", "rx_id": "处方号", "check_id": "规则编号",
+                "verdict": "结论（不合理 / 合理）", "note": "审核意见"}
+UI_WORDS += [(re.compile(rf'(<label for="qp\d+">){name}(</label>)'), rf"\g<1>{label}\g<2>")
+             for name, label in PARAM_LABELS.items()]
 
 
 def translate_html(html: str) -> str:

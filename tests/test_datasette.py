@@ -182,3 +182,4 @@ def test_the_committee_pages_speak_chinese(ds):
     for english in ("Run SQL", "Query parameters", "This data as", "Custom SQL query", "Log out", "Powered by"):
         assert english not in html, english
     assert "查询条件" in html and "退出登录" in html and "基于" in html
+    assert ">月份（YYYY-MM）</label>" in html and 'name="month"' in html
