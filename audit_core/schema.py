@@ -307,6 +307,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX record_changes_key ON record_changes (table_name, record_key)
         """,
     ),
+    (
+        6,
+        "drop an index no query needs (doctor lookups go through flags)",
+        """
+        DROP INDEX IF EXISTS prescriptions_doctor
+        """,
+    ),
 ]
 
 
