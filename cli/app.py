@@ -44,8 +44,25 @@ USAGE_MESSAGES = [  # click's own usage errors, in the clerk's language
 ]
 
 
-class Group(click.Group):
+class ChineseHelp:
+    """The built-in --help option, described in Chinese."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.help = "显示帮助并退出"
+        return option
+
+
+class Command(ChineseHelp, click.Command):
+    pass
+
+
+class Group(ChineseHelp, click.Group):
     """Turns every user error into a Chinese message and a non-zero exit, never a traceback."""
+
+    command_class = Command
+    group_class = type  # subgroups are of this class too
 
     def main(self, *args, **kwargs):
         kwargs["standalone_mode"] = False
@@ -82,7 +99,7 @@ def check_names() -> dict:
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, "--version", message="mengui-audit %(version)s")
+@click.version_option(__version__, "--version", message="mengui-audit %(version)s", help="显示版本并退出")
 @click.option("--plugins-dir", type=click.Path(file_okay=False, exists=True), envvar="MENGUI_PLUGINS_DIR",
               help="从此目录加载未打包的 .py 插件（也可用环境变量 MENGUI_PLUGINS_DIR）")
 def cli(plugins_dir):
