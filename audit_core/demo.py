@@ -66,13 +66,14 @@ def committee_file(conn, month: str, planted: list[dict], path: Path, last: bool
     """Write the committee's verdicts on the month's flags as a Chinese-headed CSV; return the count."""
     case_of = {rx: case["case"] for case in planted for rx in case["rx_ids"]}
     flags = conn.execute("SELECT rx_id, check_id FROM flags WHERE month = ? ORDER BY rx_id, check_id", (month,)).fetchall()
+    first_month = conn.execute("SELECT min(month) FROM flags").fetchone()[0]
     rows = []
     for index, (rx_id, check_id) in enumerate(flags):
         case = case_of.get(rx_id)
         ruling = COMMITTEE.get(case)
         if case == "multi_over" and last:
             continue  # still waiting for the committee: shows as 待审核
-        if case == "duplicate_name" and month == conn.execute("SELECT min(month) FROM flags").fetchone()[0]:
+        if case == "duplicate_name" and month == first_month:
             ruling = ("合理", "原规格停产，更换规格后原处方已停用")
         if case == "extra_over":
             ruling = ("合理", "病情需要，已补充用药说明") if index % 3 == 0 else ("不合理", "超出单次限额，无特殊用药说明")

@@ -295,12 +295,10 @@ def _has_repeated_keys(conn: sqlite3.Connection, kind: Kind) -> bool:
 
 
 def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
-    """Records with one key but different content within this load."""
+    """Records with one key but different content within this load (call only when keys repeat)."""
     stage = _stage_table(kind)
     key = ", ".join(kind.key)
     content = ", ".join(f"[{c}]" for c in kind.db_columns if c != kind.provenance)
-    if not _has_repeated_keys(conn, kind):  # every key once: nothing can conflict
-        return []
     rows = conn.execute(
         f"""
         SELECT {key}, group_concat(_file || ' 第 ' || _line || ' 行', '；') AS places
@@ -322,8 +320,9 @@ def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
     return problems
 
 
-def _unknown_flags(conn: sqlite3.Connection) -> list[Problem]:
-    """Verdicts must judge a flag that exists; stamp the review time where the file has none."""
+def _stamp_review_times(conn: sqlite3.Connection) -> None:
+    """Verdicts without a review time get the time they were loaded — or keep the earlier one when
+    the same verdict is loaded again, so a reload changes nothing."""
     conn.execute(
         """
         UPDATE stage_verdicts SET reviewed_at = coalesce(
@@ -335,6 +334,10 @@ def _unknown_flags(conn: sqlite3.Connection) -> list[Problem]:
         """,
         (now(),),
     )
+
+
+def _unknown_flags(conn: sqlite3.Connection) -> list[Problem]:
+    """Verdicts must judge a flag that exists."""
     rows = conn.execute(
         """
         SELECT s._file, s._line, s.rx_id, s.check_id,
@@ -577,6 +580,7 @@ def load_files(
                     repeated.add(spec.name)
                     problems.extend(_conflicts(conn, spec))
             if any(k.name == "verdicts" for k in kinds_used):
+                _stamp_review_times(conn)
                 problems.extend(_unknown_flags(conn))
             problem_count = len(problems)
         if problem_count:

@@ -67,9 +67,13 @@ def _none_bad(array) -> np.ndarray:
     return np.zeros(len(array), dtype=bool)
 
 
-def clean_numeric_text(array: pa.Array) -> pa.Array:
-    """Full-width digits → ASCII, no spaces, ¥/元 or thousands separators."""
-    text = pc.utf8_trim_whitespace(_nfkc(array))
+def _normalised(raw: pd.Series) -> pa.Array:
+    """The column's text with full-width forms folded to ASCII and outer white space removed."""
+    return pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+
+
+def clean_numeric_text(text: pa.Array) -> pa.Array:
+    """Normalised text without spaces, ¥/元 or thousands separators."""
     return pc.replace_substring_regex(text, r"[\s,¥￥]|元$", "")
 
 
@@ -79,12 +83,12 @@ def parse_text(raw: pd.Series):
 
 
 def parse_id(raw: pd.Series):
-    text = pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+    text = _normalised(raw)
     return _nullify_empty(text), _none_bad(text)
 
 
 def parse_code(raw: pd.Series):
-    text = pc.utf8_upper(pc.utf8_trim_whitespace(_nfkc(_arrow(raw))))
+    text = pc.utf8_upper(_normalised(raw))
     return _nullify_empty(text), _none_bad(text)
 
 
@@ -97,7 +101,7 @@ def parse_codes(raw: pd.Series):
 
 
 def parse_date(raw: pd.Series, with_time: bool = False):
-    text = pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+    text = _normalised(raw)
     empty = pc.equal(text, "")
     parts = pc.extract_regex(text, _DATE)
     matched = pc.is_valid(parts)
@@ -136,7 +140,7 @@ _THOUSANDS = r"^[-¥￥\s]*\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*元?$"
 
 def parse_money(raw: pd.Series):
     """元 text → integer 分, exactly: no float ever touches the amount."""
-    original = pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
+    original = _normalised(raw)
     misgrouped = pc.and_(pc.match_substring(original, ","), pc.invert(pc.match_substring_regex(original, _THOUSANDS)))
     text = pc.if_else(misgrouped, "x", clean_numeric_text(original))
     empty = pc.equal(text, "")
@@ -151,7 +155,7 @@ def parse_money(raw: pd.Series):
 
 
 def parse_int(raw: pd.Series):
-    text = clean_numeric_text(_arrow(raw))
+    text = clean_numeric_text(_normalised(raw))
     empty = pc.equal(text, "")
     ok = pc.match_substring_regex(text, _INT)
     digits = pc.replace_substring_regex(text, r"^\+|\.0+$", "")
@@ -160,7 +164,7 @@ def parse_int(raw: pd.Series):
 
 
 def parse_decimal(raw: pd.Series):
-    text = clean_numeric_text(_arrow(raw))
+    text = clean_numeric_text(_normalised(raw))
     empty = pc.equal(text, "")
     ok = pc.match_substring_regex(text, _DECIMAL)
     return pc.if_else(ok, text, pa.scalar(None, pa.string())), _mask(pc.and_(pc.invert(empty), pc.invert(ok)))
@@ -176,12 +180,12 @@ def _lookup(text: pa.Array, mapping: dict, value_type):
 
 
 def parse_bool(raw: pd.Series):
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(_nfkc(_arrow(raw))))
+    text = pc.utf8_lower(_normalised(raw))
     return _lookup(text, BOOL_VALUES, pa.int64())
 
 
 def parse_enum(raw: pd.Series, choices: dict[str, str]):
-    text = pc.utf8_lower(pc.utf8_trim_whitespace(_nfkc(_arrow(raw))))
+    text = pc.utf8_lower(_normalised(raw))
     return _lookup(text, {k.lower(): v for k, v in choices.items()}, pa.string())
 
 

@@ -124,58 +124,64 @@ def plugin_info() -> list[dict]:
     return sorted(rows, key=lambda r: r["name"])
 
 
+def _call_with_register(hook, register_for, doing: str) -> None:
+    """Call each implementation of a register-style ``hook`` with a ``register`` callback made for
+    its plugin by ``register_for(plugin_name)``; an error raised by a plugin names that plugin."""
+    load_plugins()
+    for impl in hook.get_hookimpls():
+        try:
+            impl.function(register=register_for(impl.plugin_name))
+        except MenguiError:
+            raise
+        except Exception as ex:
+            raise MenguiError(f"插件 {impl.plugin_name} {doing}时出错：{type(ex).__name__}: {ex}") from ex
+
+
 def get_checks() -> dict:
     """All registered checks by id. Two plugins claiming one id is an error."""
     from .checks import Check
 
-    load_plugins()
     checks: dict[str, Check] = {}
     owners: dict[str, str] = {}
-    for impl in pm.hook.register_checks.get_hookimpls():
-        def register(check, _owner=impl.plugin_name):
-            if not isinstance(check, Check):
-                raise MenguiError(f"插件 {_owner} 注册的不是 Check 对象：{check!r}")
-            if not CHECK_ID.fullmatch(check.id or ""):
-                raise MenguiError(f"插件 {_owner} 的规则编号「{check.id}」无效：应为小写字母、数字和下划线，如 amount_cap")
-            if check.id in checks:
-                raise MenguiError(
-                    f"规则编号 {check.id} 重复注册：插件 {owners[check.id]} 与 {_owner}"
-                )
-            checks[check.id] = check
-            owners[check.id] = _owner
-            check.plugin = _owner
 
-        try:
-            impl.function(register=register)
-        except MenguiError:
-            raise
-        except Exception as ex:
-            raise MenguiError(f"插件 {impl.plugin_name} 注册规则时出错：{type(ex).__name__}: {ex}") from ex
+    def register_for(owner):
+        def register(check):
+            if not isinstance(check, Check):
+                raise MenguiError(f"插件 {owner} 注册的不是 Check 对象：{check!r}")
+            if not CHECK_ID.fullmatch(check.id or ""):
+                raise MenguiError(f"插件 {owner} 的规则编号「{check.id}」无效：应为小写字母、数字和下划线，如 amount_cap")
+            if check.id in checks:
+                raise MenguiError(f"规则编号 {check.id} 重复注册：插件 {owners[check.id]} 与 {owner}")
+            checks[check.id] = check
+            owners[check.id] = owner
+            check.plugin = owner
+
+        return register
+
+    _call_with_register(pm.hook.register_checks, register_for, "注册规则")
     return checks
 
 
 def get_ruleset_paths() -> dict[str, Path]:
     """Ruleset files contributed by plugins, keyed by file stem (the ruleset name)."""
-    load_plugins()
     paths: dict[str, Path] = {}
 
     def register(path):
         path = Path(path)
         paths[path.stem] = path
 
-    pm.hook.register_rulesets(register=register)
+    _call_with_register(pm.hook.register_rulesets, lambda owner: register, "提供规则集")
     return paths
 
 
 def get_input_aliases() -> list[tuple[str, str, list[str]]]:
     """Header aliases contributed by plugins: (kind, canonical column, aliases)."""
-    load_plugins()
     aliases = []
 
     def register(kind, column, names):
         aliases.append((kind, column, [names] if isinstance(names, str) else list(names)))
 
-    pm.hook.register_input_aliases(register=register)
+    _call_with_register(pm.hook.register_input_aliases, lambda owner: register, "提供表头别名")
     return aliases
 
 
@@ -183,27 +189,28 @@ def get_ladders() -> dict:
     """Disclosure ladders by name."""
     from .ladder import Ladder
 
-    load_plugins()
     ladders: dict[str, Ladder] = {}
-    for impl in pm.hook.register_ladders.get_hookimpls():
-        def register(ladder, _owner=impl.plugin_name):
+
+    def register_for(owner):
+        def register(ladder):
             if not isinstance(ladder, Ladder):
-                raise MenguiError(f"插件 {_owner} 注册的不是 Ladder 对象：{ladder!r}")
+                raise MenguiError(f"插件 {owner} 注册的不是 Ladder 对象：{ladder!r}")
             if ladder.name in ladders:
-                raise MenguiError(f"公示办法 {ladder.name} 重复注册：插件 {ladders[ladder.name].plugin} 与 {_owner}")
-            ladder.plugin = _owner
+                raise MenguiError(f"公示办法 {ladder.name} 重复注册：插件 {ladders[ladder.name].plugin} 与 {owner}")
+            ladder.plugin = owner
             ladders[ladder.name] = ladder
 
-        impl.function(register=register)
+        return register
+
+    _call_with_register(pm.hook.register_ladders, register_for, "注册公示办法")
     return ladders
 
 
 def get_datasette_metadata() -> list[tuple[str, dict]]:
     """(plugin name, metadata fragment) pairs contributed for the mengui database."""
-    load_plugins()
     fragments = []
-    for impl in pm.hook.register_datasette_metadata.get_hookimpls():
-        impl.function(register=lambda fragment, _owner=impl.plugin_name: fragments.append((_owner, fragment)))
+    _call_with_register(pm.hook.register_datasette_metadata,
+                        lambda owner: lambda fragment: fragments.append((owner, fragment)), "提供 Datasette 元数据")
     return fragments
 
 
@@ -211,20 +218,22 @@ def get_input_formats() -> dict:
     """Vendor column mappings by name."""
     from .inputs import KINDS, InputFormat
 
-    load_plugins()
     formats: dict[str, InputFormat] = {}
-    for impl in pm.hook.register_input_formats.get_hookimpls():
-        def register(fmt, _owner=impl.plugin_name):
+
+    def register_for(owner):
+        def register(fmt):
             if not isinstance(fmt, InputFormat):
-                raise MenguiError(f"插件 {_owner} 注册的不是 InputFormat 对象：{fmt!r}")
+                raise MenguiError(f"插件 {owner} 注册的不是 InputFormat 对象：{fmt!r}")
             if fmt.kind not in KINDS:
-                raise MenguiError(f"插件 {_owner} 的导入格式 {fmt.name} 的类型 {fmt.kind} 无效")
+                raise MenguiError(f"插件 {owner} 的导入格式 {fmt.name} 的类型 {fmt.kind} 无效")
             unknown = set(fmt.columns) - {c.name for c in KINDS[fmt.kind].columns}
             if unknown:
-                raise MenguiError(f"插件 {_owner} 的导入格式 {fmt.name} 映射了不存在的列：{'、'.join(sorted(unknown))}")
+                raise MenguiError(f"插件 {owner} 的导入格式 {fmt.name} 映射了不存在的列：{'、'.join(sorted(unknown))}")
             formats[fmt.name] = fmt
 
-        impl.function(register=register)
+        return register
+
+    _call_with_register(pm.hook.register_input_formats, register_for, "注册导入格式")
     return formats
 
 

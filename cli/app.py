@@ -94,10 +94,6 @@ class Group(ChineseHelp, click.Group):
             raise UserFacingError(f"数据库操作失败：{ex}（数据库可能被其他程序占用或已损坏）") from ex
 
 
-def check_names() -> dict:
-    return {c.id: c for c in plugin_manager.get_checks().values()}
-
-
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", message="mengui-audit %(version)s", help="显示版本并退出")
 @click.option("--plugins-dir", type=click.Path(file_okay=False, exists=True), envvar="MENGUI_PLUGINS_DIR",
