@@ -75,8 +75,13 @@ def flagged(flags: dict, check_id: str) -> set[str]:
 
 
 @contextmanager
-def loose_plugins(directory):
-    """Register the ``*.py`` plugin files of ``directory`` for the duration of a ``with`` block."""
+def loose_plugins(directory, **sources):
+    """Register the ``*.py`` plugin files of ``directory`` for the duration of a ``with`` block;
+    ``sources`` (name → Python source) are written there first."""
+    directory = Path(directory)
+    for name, source in sources.items():
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / f"{name}.py").write_text(source, encoding="utf-8")
     plugins.load_plugins()
     before = set(plugins.pm.get_plugins())
     try:
@@ -117,3 +122,15 @@ def served(db_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextmanager
+def demo_site(directory, username, password, display_name):
+    """Two demo months, one committee login, and the site serving them: yields (demo run, base URL)."""
+    from mengui_core.demo import run_demo
+    from mengui_datasette.users import add_user
+
+    run = run_demo(directory, months=2)
+    add_user(run.db_path, username, password, "committee", display_name)
+    with served(run.db_path) as base:
+        yield run, base

@@ -11,10 +11,8 @@ import pytest
 from click.testing import CliRunner
 from playwright.sync_api import sync_playwright
 
-from builders import served
+from builders import demo_site
 from mengui_cli.app import cli
-from mengui_core.demo import run_demo
-from mengui_datasette.users import add_user
 
 CHROMIUM = os.environ.get("MENGUI_CHROMIUM", "/usr/bin/chromium")
 PASSWORD = "review-2026-ok"
@@ -22,10 +20,8 @@ PASSWORD = "review-2026-ok"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    run = run_demo(tmp_path_factory.mktemp("browser"), months=2)
-    add_user(run.db_path, "liuming", PASSWORD, "committee", "刘敏")
-    with served(run.db_path) as base:
-        yield run, base
+    with demo_site(tmp_path_factory.mktemp("browser"), "liuming", PASSWORD, "刘敏") as site:
+        yield site
 
 
 def disclosed_counts(db_path, month):

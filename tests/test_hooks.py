@@ -38,16 +38,14 @@ def test_every_hook_has_a_test(hook):
 
 
 def test_register_input_aliases_maps_a_vendor_header(tmp_path, db_path):
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "vendor.py").write_text(
+    source = (
         "from mengui_core import hookimpl\n\n"
         "@hookimpl\n"
         "def register_input_aliases(register):\n"
         "    register('prescriptions', 'rx_id', ['门诊处方流水号'])\n"
-        "    register('prescriptions', 'total_amount', '处方总额')\n",
-        encoding="utf-8",
+        "    register('prescriptions', 'total_amount', '处方总额')\n"
     )
-    with loose_plugins(tmp_path / "plugins"):
+    with loose_plugins(tmp_path / "plugins", vendor=source):
         aliases = plugins.get_input_aliases()
         assert ("prescriptions", "rx_id", ["门诊处方流水号"]) in aliases
         path = tmp_path / "prescriptions.csv"
@@ -64,8 +62,7 @@ def test_register_rulesets_ships_the_jinan_file_from_the_package():
 
 def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_path, exports, db_path):
     """Another hospital publishes every doctor by name at once and revokes on the second month."""
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "strict.py").write_text(
+    source = (
         "from mengui_core import hookimpl\n"
         "from mengui_core.ladder import Ladder, LadderEntry\n\n"
         "def compute(ctx):\n"
@@ -75,8 +72,7 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
         "            for d, m in strikes.items() if ctx.month in m]\n\n"
         "@hookimpl\n"
         "def register_ladders(register):\n"
-        "    register(Ladder(name='strict', title='两级公示', description='', policy='直接公示姓名', compute=compute))\n",
-        encoding="utf-8",
+        "    register(Ladder(name='strict', title='两级公示', description='', policy='直接公示姓名', compute=compute))\n"
     )
     ruleset = tmp_path / "strict_city.toml"
     ruleset.write_text('name = "strict_city"\nversion = "1"\n[checks.duplicate_drug]\nneeds_review = false\n'
@@ -86,7 +82,7 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
         exports.cert(f"P{month}", "M03900").cert(f"P{month}", "M04600")
         exports.rx(f"{month}A", f"{month}-03", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
         exports.rx(f"{month}B", f"{month}-09", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
-    with loose_plugins(tmp_path / "plugins"):
+    with loose_plugins(tmp_path / "plugins", strict=source):
         assert "strict" in plugins.get_ladders()
         from mengui_core.publish import disclose_month
         from mengui_core.runner import audit_month
@@ -105,16 +101,14 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
 def test_register_datasette_metadata_adds_a_private_canned_query(tmp_path, exports, db_path):
     from mengui_datasette.server import build_metadata
 
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "weekend_meta.py").write_text(
+    source = (
         "from mengui_core import hookimpl\n\n"
         "@hookimpl\n"
         "def register_datasette_metadata(register):\n"
         "    register({'queries': {'weekend_flags': {'title': '周末处方标记', 'allow': True,\n"
-        "              'sql': \"select rx_id from flags where strftime('%w', rx_date) in ('0', '6')\"}}})\n",
-        encoding="utf-8",
+        "              'sql': \"select rx_id from flags where strftime('%w', rx_date) in ('0', '6')\"}}})\n"
     )
-    with loose_plugins(tmp_path / "plugins"):
+    with loose_plugins(tmp_path / "plugins", weekend_meta=source):
         connect(db_path).close()
         metadata, _ = build_metadata(db_path, users=[])
         query = metadata["databases"]["mengui"]["queries"]["weekend_flags"]

@@ -12,9 +12,7 @@ import urllib.request
 
 import pytest
 
-from builders import served
-from mengui_core.demo import run_demo
-from mengui_datasette.users import add_user
+from builders import demo_site
 
 PASSWORD = "concurrent-2026"
 ROUNDS = 4
@@ -22,10 +20,8 @@ ROUNDS = 4
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    run = run_demo(tmp_path_factory.mktemp("live"), months=2)
-    add_user(run.db_path, "chenzhi", PASSWORD, "committee", "陈志刚")
-    with served(run.db_path) as base:
-        yield run, base
+    with demo_site(tmp_path_factory.mktemp("live"), "chenzhi", PASSWORD, "陈志刚") as site:
+        yield site
 
 
 def browser(base):
