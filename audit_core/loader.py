@@ -34,7 +34,7 @@ from .inputs import KINDS, LOAD_ORDER, Kind, header_map, kind_from_filename, nor
 from .parsing import expected_text, parse_column
 from .schema import now, transaction
 
-CHUNK_ROWS = 50_000
+CHUNK_ROWS = 20_000
 MAX_PROBLEMS = 1_000
 SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
 
@@ -46,6 +46,7 @@ class FileReport:
     encoding: str
     rows: int = 0
     input_format: str | None = None  # the vendor mapping used, if any
+    sha256: str | None = None  # of the file's bytes, recorded in ``loads``
 
 
 @dataclass
@@ -234,8 +235,8 @@ def _map_headers(path: Path, kind: Kind, headers: list[str], aliases, fmt=None) 
 
 
 def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, headers: dict[str, str],
-                    problems: list[Problem]) -> tuple[list[list], int]:
-    """Parse one chunk; append its problems; return (columns of values in db order, problem count)."""
+                    problems: list[Problem]) -> tuple[pa.RecordBatch, int]:
+    """Parse one chunk; append its problems; return (the values in db order plus ``_line``, problem count)."""
     by_canonical = {c: h for h, c in headers.items()}
     size = len(frame)
     lines = np.arange(first_line, first_line + size)
@@ -266,13 +267,17 @@ def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, head
                         problems.append(Problem(str(path), int(line), header or column.name, value, expected))
     if kind.provenance:
         values[kind.provenance] = pa.array([str(path)] * size, type=pa.string())
-    columns = [values[name].to_pylist() for name in kind.db_columns]
-    columns.append([str(path)] * size)
-    columns.append(lines.tolist())
-    return columns, count
+    columns = [values[name] for name in kind.db_columns]
+    columns.append(pa.array(lines))
+    return pa.RecordBatch.from_arrays(columns, names=[*kind.db_columns, "_line"]), count
 
 
 # ---------------------------------------------------------------- staging and merging
+
+
+def _quote(text: str) -> str:
+    """An SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _stage_table(kind: Kind) -> str:
@@ -292,6 +297,17 @@ def _drop_stages(conn: sqlite3.Connection) -> None:
 def _has_repeated_keys(conn: sqlite3.Connection, kind: Kind) -> bool:
     key = ", ".join(kind.key)
     return conn.execute(f"SELECT 1 FROM {_stage_table(kind)} GROUP BY {key} HAVING count(*) > 1 LIMIT 1").fetchone() is not None
+
+
+def _repeats(conn: sqlite3.Connection, kinds: Iterable[Kind]) -> tuple[set[str], list[Problem]]:
+    """The kinds whose staged records give a key more than once, and the conflicts among them."""
+    repeated: set[str] = set()
+    problems: list[Problem] = []
+    for kind in kinds:
+        if _has_repeated_keys(conn, kind):
+            repeated.add(kind.name)
+            problems.extend(_conflicts(conn, kind))
+    return repeated, problems
 
 
 def _conflicts(conn: sqlite3.Connection, kind: Kind) -> list[Problem]:
@@ -373,24 +389,50 @@ def _number_items(conn: sqlite3.Connection) -> None:
     )
 
 
-def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple[int, int, int]:
+def _is_fresh(conn: sqlite3.Connection, kind: Kind) -> bool:
+    """True when no staged record is in the table yet (the usual case: a new month's export)."""
+    stage = _stage_table(kind)
+    if kind.name == "rx_items":
+        sql = "SELECT EXISTS (SELECT 1 FROM stage_rx_items s WHERE EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = s.rx_id))"
+    else:
+        match = " AND ".join(f"t.{k} IS s.{k}" for k in kind.key)
+        sql = f"SELECT EXISTS (SELECT 1 FROM {stage} s WHERE EXISTS (SELECT 1 FROM {kind.name} t WHERE {match}))"
+    return not conn.execute(sql).fetchone()[0]
+
+
+class _KeysRepeat(Exception):
+    """The staged records give some key more than once (found by the table's key constraint)."""
+
+
+def _insert_fresh(conn: sqlite3.Connection, kind: Kind, repeated: bool | None) -> int:
+    """Insert every staged record of a fresh load. ``repeated=None``: not checked yet — insert as is,
+    and let the table's key constraint say whether a key repeats (raises :class:`_KeysRepeat`,
+    having undone the insert); that spares a GROUP BY over every staged row in the usual case."""
+    cols = ", ".join(f"[{c}]" for c in kind.db_columns)
+    distinct = "DISTINCT" if repeated else ""
+    sql = f"INSERT INTO {kind.name} ({cols}) SELECT {distinct} {cols} FROM {_stage_table(kind)}"
+    if repeated is not None:
+        return conn.execute(sql).rowcount
+    conn.execute("SAVEPOINT fresh_insert")
+    try:
+        inserted = conn.execute(sql).rowcount
+    except sqlite3.IntegrityError as ex:
+        conn.execute("ROLLBACK TO fresh_insert")
+        conn.execute("RELEASE fresh_insert")
+        if "UNIQUE" in str(ex):
+            raise _KeysRepeat from ex
+        raise
+    conn.execute("RELEASE fresh_insert")
+    return inserted
+
+
+def _merge(conn: sqlite3.Connection, kind: Kind, fresh: bool, repeated: bool) -> tuple[int, int, int]:
     """Merge a staging table into its table; return (inserted, replaced, unchanged)."""
     stage = _stage_table(kind)
     cols = ", ".join(f"[{c}]" for c in kind.db_columns)
     key = ", ".join(kind.key)
-    if kind.name == "rx_items":
-        fresh = not conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM stage_rx_items s WHERE EXISTS (SELECT 1 FROM rx_items i WHERE i.rx_id = s.rx_id))"
-        ).fetchone()[0]
-    else:
-        fresh = not conn.execute(
-            f"SELECT EXISTS (SELECT 1 FROM {stage} s WHERE EXISTS "
-            f"(SELECT 1 FROM {kind.name} t WHERE {' AND '.join(f't.{k} IS s.{k}' for k in kind.key)}))"
-        ).fetchone()[0]
     if fresh:  # nothing of this load is in the table yet: insert straight away
-        distinct = "DISTINCT" if repeated else ""
-        inserted = conn.execute(f"INSERT INTO {kind.name} ({cols}) SELECT {distinct} {cols} FROM {stage}").rowcount
-        return inserted, 0, 0
+        return _insert_fresh(conn, kind, repeated), 0, 0
     if kind.name == "rx_items":
         # A re-exported prescription replaces its whole item list.
         conn.execute(
@@ -460,6 +502,26 @@ def _merge(conn: sqlite3.Connection, kind: Kind, repeated: bool = True) -> tuple
     return changed - replaced, replaced, total - changed
 
 
+def _merge_kind(conn: sqlite3.Connection, spec: Kind, kinds_used: list[Kind],
+                repeated: set[str] | None) -> tuple[int, int, int]:
+    """Merge one kind inside the load's write transaction, checking its keys first if not done yet."""
+    fresh = _is_fresh(conn, spec)
+    try:
+        if repeated is None:
+            if fresh:
+                try:
+                    return _merge(conn, spec, fresh, None)
+                except _KeysRepeat:
+                    pass
+            found, conflicts = _repeats(conn, [spec])
+            if conflicts:  # list the conflicts of every kind, then undo the whole load
+                raise InputError(_repeats(conn, kinds_used)[1])
+            return _merge(conn, spec, fresh, bool(found))
+        return _merge(conn, spec, fresh, spec.name in repeated)
+    except sqlite3.IntegrityError as ex:  # a guard in the schema refused the data
+        raise MenguiError(f"{spec.label}数据无法写入（{ex}），本次未写入任何数据") from ex
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -476,21 +538,24 @@ REFERENCES = [  # (kind, column, referenced kind, its key, what to say)
 ]
 
 
-def _cross_file_warnings(conn: sqlite3.Connection, kinds_used: list[Kind]) -> list[str]:
-    """Records that refer to a prescription or doctor found neither in this load nor in the database."""
+def _cross_file_warnings(conn: sqlite3.Connection, kinds_used: list[Kind], merged: bool) -> list[str]:
+    """Records that refer to a prescription or doctor found neither in this load nor in the database.
+
+    After the merge (``merged``) the referenced table holds both, and its key index answers each
+    lookup; before it (a dry run) the staged keys are added to the comparison."""
     used = {k.name for k in kinds_used}
     warnings = []
     for kind, column, target, key, text in REFERENCES:
         if kind not in used:
             continue
-        known = f"SELECT {key} FROM {target}"
-        if target in used:
-            known += f" UNION SELECT {key} FROM {_stage_table(KINDS[target])}"
-        elif not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
+        if target not in used and not conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target})").fetchone()[0]:
             continue  # that kind was never loaded: nothing to compare with
+        missing = f"NOT EXISTS (SELECT 1 FROM {target} t WHERE t.{key} = s.{column})"
+        if target in used and not merged:
+            missing += f" AND {column} NOT IN (SELECT {key} FROM {_stage_table(KINDS[target])})"
         rows = conn.execute(
-            f"SELECT {column}, min(_file), min(_line), count(*) FROM {_stage_table(KINDS[kind])} "
-            f"WHERE {column} NOT IN ({known}) GROUP BY {column} ORDER BY 2, 3"
+            f"SELECT {column}, min(_file), min(_line), count(*) FROM {_stage_table(KINDS[kind])} s "
+            f"WHERE {missing} GROUP BY {column} ORDER BY 2, 3"
         ).fetchall()
         if rows:
             examples = "；".join(f"{r[1]} 第 {r[2]} 行 {r[0]}" for r in rows[:5])
@@ -500,8 +565,8 @@ def _cross_file_warnings(conn: sqlite3.Connection, kinds_used: list[Kind]) -> li
 
 
 def _parse_files(planned, aliases, formats, input_format, progress, problems, files, state, encoding_override=None,
-                 sheet=None):
-    """Read and validate every file, yielding (kind, columns) chunk by chunk."""
+                 sheet=None) -> Iterator[tuple[str, str, pa.RecordBatch]]:
+    """Read and validate every file, yielding (kind, file, values) chunk by chunk while no problem is found."""
     for path, kind_name in planned:
         spec = KINDS[kind_name]
         if path.suffix.lower() in {".xlsx", ".xlsm"}:
@@ -516,14 +581,97 @@ def _parse_files(planned, aliases, formats, input_format, progress, problems, fi
                 fmt = _choose_format(path, spec, list(frame.columns), formats, input_format)
                 report.input_format = fmt.name if fmt else None
                 headers = _map_headers(path, spec, list(frame.columns), aliases, fmt)
-            columns, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
+            batch, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
             state["problems"] += bad
             report.rows += len(frame)
             if state["problems"] == 0:
-                yield spec, columns
+                yield kind_name, str(path), batch
         if headers is None:
             raise MenguiError(f"{path}：文件为空，没有表头")
+        report.sha256 = _sha256(path)  # in the parse worker, beside the inserts
         files.append(report)
+
+
+# ---------------------------------------------------------------- the parse worker
+#
+# Reading and validating (pandas' C reader and Arrow kernels) and SQLite's executemany into the
+# staging tables each take one core. On a machine with more than one, a forked worker process
+# parses while this process inserts: Arrow batches cross a pipe (compact IPC buffers), and only
+# this process turns them into Python values for SQLite. A thread would not do: SQLite releases
+# the GIL on every row, so the two threads convoy and were measured many times slower.
+
+PARSE_WORKER = True  # tests turn it off to check both paths give the same database
+
+
+def _use_worker() -> bool:
+    import multiprocessing
+    import os
+    import sys
+
+    return (PARSE_WORKER and sys.platform == "linux" and (os.cpu_count() or 1) > 1
+            and "fork" in multiprocessing.get_all_start_methods())
+
+
+def _worker(send, planned, aliases, formats, input_format, encoding, sheet) -> None:
+    """The forked parse worker: runs :func:`_parse_files` and sends what it finds, message by message."""
+    problems: list[Problem] = []
+    files: list[FileReport] = []
+    state = {"problems": 0}
+    try:
+        for message in _parse_files(planned, aliases, formats, input_format, lambda n: send.send(("progress", n)),
+                                    problems, files, state, encoding, sheet):
+            send.send(("chunk", *message))
+        send.send(("end", problems, state["problems"], files))
+    except MenguiError as ex:
+        send.send(("error", ex))
+    except BaseException:  # a bug: its traceback goes to the parent, which raises it
+        import traceback
+
+        send.send(("crash", traceback.format_exc()))
+    finally:
+        send.close()
+
+
+def _parsed_in_worker(planned, aliases, formats, input_format, progress, problems, files, state, encoding, sheet):
+    """Like :func:`_parse_files`, with the parsing done in a forked worker process."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(target=_worker, args=(send, planned, aliases, formats, input_format, encoding, sheet),
+                             daemon=True, name="mengui-parse")
+    worker.start()
+    send.close()
+    try:
+        while True:
+            try:
+                message = receive.recv()
+            except EOFError:
+                raise RuntimeError(f"读取文件的子进程意外退出（退出码 {worker.exitcode}）") from None
+            tag = message[0]
+            if tag == "chunk":
+                yield message[1:]
+            elif tag == "progress":
+                if progress:
+                    progress(message[1])
+            elif tag == "end":
+                problems.extend(message[1])
+                state["problems"] += message[2]
+                files.extend(message[3])
+                return
+            elif tag == "error":
+                raise message[1]
+            else:
+                raise RuntimeError(f"读取文件的子进程出错：\n{message[1]}")
+    finally:
+        receive.close()
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
+
+
+def _staging_rows(batch: pa.RecordBatch) -> Iterator[tuple]:
+    return zip(*(column.to_pylist() for column in batch.columns))
 
 
 def load_files(
@@ -556,50 +704,47 @@ def load_files(
                 encoding = codecs.lookup(encoding).name
             except LookupError as ex:
                 raise MenguiError(f"未知的编码 --encoding {encoding}（可用 utf-8、utf-8-sig、gbk、gb18030）") from ex
-        # Parsing stays on this thread: a parse thread beside SQLite's executemany convoys on the GIL
-        # (SQLite releases it on every row step) and was measured many times slower.
-        parsed = _parse_files(planned, aliases, formats, input_format, progress, problems, files, state,
-                              encoding, sheet)
+        parse = _parsed_in_worker if _use_worker() else _parse_files
+        parsed = parse(planned, aliases, formats, input_format, progress, problems, files, state, encoding, sheet)
         # One transaction for the staging writes (TEMP tables only: no lock on the database itself);
         # in autocommit mode every staged row would be its own transaction on the temp file.
         conn.execute("BEGIN")
         try:
-            for spec, columns in parsed:
+            for kind_name, file, batch in parsed:
                 if state["problems"] == 0:
-                    insert = f"INSERT INTO {_stage_table(spec)} VALUES ({', '.join('?' * (len(spec.db_columns) + 2))})"
-                    conn.executemany(insert, zip(*columns))
+                    spec = KINDS[kind_name]
+                    values = ", ".join("?" * len(spec.db_columns))
+                    conn.executemany(
+                        f"INSERT INTO {_stage_table(spec)} VALUES ({values}, {_quote(file)}, ?)", _staging_rows(batch)
+                    )
         finally:
             conn.execute("COMMIT")
         problem_count = state["problems"]
-        repeated: set[str] = set()  # kinds whose staged rows give a key more than once
+        repeated: set[str] | None = None  # kinds whose staged records give a key more than once; None: not checked
         if problem_count == 0:
             if any(k.name == "rx_items" for k in kinds_used):
                 _number_items(conn)
-            for spec in kinds_used:
-                if _has_repeated_keys(conn, spec):
-                    repeated.add(spec.name)
-                    problems.extend(_conflicts(conn, spec))
             if any(k.name == "verdicts" for k in kinds_used):
                 _stamp_review_times(conn)
                 problems.extend(_unknown_flags(conn))
+            if dry_run or problems:  # list every problem now; otherwise a fresh insert finds repeats itself
+                repeated, conflicts = _repeats(conn, kinds_used)
+                problems.extend(conflicts)
             problem_count = len(problems)
         if problem_count:
             raise InputError(problems, total=problem_count)
-        warnings = _cross_file_warnings(conn, kinds_used)
         if dry_run:
-            return LoadResult(files, [], dry_run=True, warnings=warnings)
+            return LoadResult(files, [], dry_run=True, warnings=_cross_file_warnings(conn, kinds_used, merged=False))
         tables = []
         with transaction(conn):
             for spec in kinds_used:
-                try:
-                    tables.append(TableChange(spec.name, *_merge(conn, spec, spec.name in repeated)))
-                except sqlite3.IntegrityError as ex:  # a guard in the schema refused the data
-                    raise MenguiError(f"{spec.label}数据无法写入（{ex}），本次未写入任何数据") from ex
+                tables.append(TableChange(spec.name, *_merge_kind(conn, spec, kinds_used, repeated)))
             for report in files:
                 conn.execute(
                     "INSERT INTO loads (file, kind, encoding, rows, sha256, loaded_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (report.file, report.kind, report.encoding, report.rows, _sha256(Path(report.file)), now()),
+                    (report.file, report.kind, report.encoding, report.rows, report.sha256, now()),
                 )
+            warnings = _cross_file_warnings(conn, kinds_used, merged=True)
         return LoadResult(files, tables, warnings=warnings)
     finally:
         _drop_stages(conn)

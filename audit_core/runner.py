@@ -73,7 +73,7 @@ def _token_map_sql(source: str) -> str:
 
 
 TEMP_TABLES = ("audit_rx", "audit_items", "month_rx", "rx_codes", "token_map", "cert_month", "patient_counts",
-               "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "effect_classes",
+               "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
                "allowed_pairs", "code_prefixes", "exempt_codes")
 
 
@@ -189,7 +189,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     ruleset = ctx.ruleset
     lookback = conn.execute("SELECT coalesce(max(days_supply), 1) FROM rx_items").fetchone()[0]
     lookback = min(max(int(lookback), ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
-    for table in ("audit_items", "drug_names", "effect_classes", "allowed_pairs", "window_rx", "item_patients"):
+    for table in ("audit_items", "drug_names", "drug_keys", "effect_classes", "allowed_pairs", "window_rx", "item_patients"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     params = {"start": ctx.start, "end": ctx.end, "default_days": ruleset.default_days_supply,
               "lookback": f"-{lookback} days", "min_diseases": min_diseases}
@@ -199,26 +199,33 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         params,
     )
     conn.execute("CREATE UNIQUE INDEX temp.item_patients_id ON item_patients (patient_id)")
+    # the month's prescriptions come from audit_rx (no lookups into the big table); earlier ones,
+    # whose supply may still run into the month, from prescriptions by date
+    window_columns = """rx_id, rx_date, rx_time, patient_id, doctor_code,
+               rx_date || '|' || coalesce(rx_time, ' ') || '|' || rx_id AS rx_order,
+               {in_month} AS in_month, CAST(julianday(rx_date) AS INTEGER) AS start_day, {count} AS disease_count"""
     conn.execute(
-        """
+        f"""
         CREATE TEMP TABLE window_rx AS
-        SELECT p.rx_id, p.rx_date, p.rx_time, p.patient_id, p.doctor_code,
-               p.rx_date || '|' || coalesce(p.rx_time, ' ') || '|' || p.rx_id AS rx_order,
-               (p.rx_date >= :start) AS in_month,
-               CAST(julianday(p.rx_date) AS INTEGER) AS start_day,
-               coalesce((SELECT ar.disease_count FROM temp.audit_rx ar WHERE ar.rx_id = p.rx_id), 0) AS disease_count
-        FROM prescriptions p
-        WHERE p.rx_date BETWEEN date(:start, :lookback) AND :end
-          AND p.patient_id IN (SELECT patient_id FROM temp.item_patients)
+        SELECT {window_columns.format(in_month=1, count="disease_count")}
+        FROM temp.audit_rx WHERE patient_id IN (SELECT patient_id FROM temp.item_patients)
+        UNION ALL
+        SELECT {window_columns.format(in_month=0, count=0)}
+        FROM prescriptions
+        WHERE rx_date >= date(:start, :lookback) AND rx_date < :start
+          AND patient_id IN (SELECT patient_id FROM temp.item_patients)
         """,
         params,
     )
-    # resolve each distinct product name once (a few thousand names, not millions of rows)
+    # Resolve each distinct product (code + name) once — a few thousand, not millions of rows —
+    # into everything the checks need about the drug, so each item costs one keyed lookup.
     catalog = ruleset.drug_catalog()
-    names = [row[0] for row in conn.execute(
-        "SELECT DISTINCT i.drug_name FROM temp.window_rx w JOIN rx_items i ON i.rx_id = w.rx_id")]
-    conn.execute("CREATE TEMP TABLE drug_names (drug_name TEXT PRIMARY KEY, generic TEXT, atc TEXT)")
-    conn.executemany("INSERT INTO drug_names VALUES (?, ?, ?)", [(n, *catalog.resolve(n)) for n in names])
+    products = conn.execute(
+        "SELECT DISTINCT coalesce(i.drug_code, ''), i.drug_name FROM temp.window_rx w JOIN rx_items i ON i.rx_id = w.rx_id"
+    ).fetchall()
+    resolved = {name: catalog.resolve(name) for name in {name for _, name in products}}
+    conn.execute("CREATE TEMP TABLE drug_names (drug_code TEXT, drug_name TEXT, generic TEXT, atc TEXT)")
+    conn.executemany("INSERT INTO drug_names VALUES (?, ?, ?, ?)", [(c, n, *resolved[n]) for c, n in products])
     se = ruleset.same_effect
     conn.execute(
         "CREATE TEMP TABLE effect_classes (atc TEXT PRIMARY KEY, effect_group TEXT, effect_title TEXT, comparable INTEGER)"
@@ -237,7 +244,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     )
     conn.execute(
         """
-        CREATE TEMP TABLE audit_items AS
+        CREATE TEMP TABLE drug_keys AS
         SELECT x.*,
                coalesce(e.effect_group, x.atc) AS effect_group,
                coalesce(e.effect_title, x.atc) AS effect_title,
@@ -245,25 +252,33 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
                     WHEN x.atc LIKE 'Z:%' THEN :compare_tcm
                     ELSE coalesce(e.comparable, 1) END AS comparable
         FROM (
-            SELECT i.rx_id, i.line_no, w.rx_order, w.patient_id, w.doctor_code, w.rx_date, w.rx_time, w.in_month,
-                   i.drug_code,
-                   CASE WHEN length(i.drug_code) >= 10 THEN substr(i.drug_code, 1, 10) END AS code10,
-                   i.drug_name, d.generic,
-                   CASE WHEN i.drug_code GLOB 'X[A-Z][0-9][0-9][A-Z][A-Z]*' THEN substr(i.drug_code, 2, 5)
-                        WHEN i.drug_code GLOB 'Z*' AND length(i.drug_code) >= 6 THEN 'Z:' || substr(i.drug_code, 2, 5)
-                        ELSE d.atc END AS atc,
-                   w.start_day,
-                   w.start_day + coalesce(i.days_supply, :default_days) - 1 AS end_day,
-                   w.disease_count
-            FROM temp.window_rx w
-            JOIN rx_items i ON i.rx_id = w.rx_id
-            JOIN temp.drug_names d ON d.drug_name = i.drug_name
-            WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
+            SELECT d.drug_code, d.drug_name,
+                   CASE WHEN length(d.drug_code) >= 10 THEN substr(d.drug_code, 1, 10) END AS code10,
+                   d.generic,
+                   CASE WHEN d.drug_code GLOB 'X[A-Z][0-9][0-9][A-Z][A-Z]*' THEN substr(d.drug_code, 2, 5)
+                        WHEN d.drug_code GLOB 'Z*' AND length(d.drug_code) >= 6 THEN 'Z:' || substr(d.drug_code, 2, 5)
+                        ELSE d.atc END AS atc
+            FROM temp.drug_names d
         ) x
         LEFT JOIN temp.effect_classes e ON e.atc = x.atc
         """,
-        {**params, "compare_tcm": int(se.compare_tcm),
-         "start_day": conn.execute("SELECT CAST(julianday(?) AS INTEGER)", (ctx.start,)).fetchone()[0]},
+        {"compare_tcm": int(se.compare_tcm)},
+    )
+    conn.execute("CREATE UNIQUE INDEX temp.drug_keys_id ON drug_keys (drug_code, drug_name)")
+    conn.execute(
+        """
+        CREATE TEMP TABLE audit_items AS
+        SELECT i.rx_id, i.line_no, w.rx_order, w.patient_id, w.doctor_code, w.rx_date, w.rx_time, w.in_month,
+               i.drug_code, k.code10, i.drug_name, k.generic, k.atc,
+               w.start_day,
+               w.start_day + coalesce(i.days_supply, :default_days) - 1 AS end_day,
+               w.disease_count, k.effect_group, k.effect_title, k.comparable
+        FROM temp.window_rx w
+        JOIN rx_items i ON i.rx_id = w.rx_id
+        JOIN temp.drug_keys k ON k.drug_code = coalesce(i.drug_code, '') AND k.drug_name = i.drug_name
+        WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
+        """,
+        {**params, "start_day": conn.execute("SELECT CAST(julianday(?) AS INTEGER)", (ctx.start,)).fetchone()[0]},
     )
     conn.execute("CREATE TEMP TABLE allowed_pairs (a TEXT, b TEXT, reason TEXT, PRIMARY KEY (a, b))")
     pairs = {}
@@ -295,25 +310,33 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
     checks = active_checks(ruleset)
     ctx = AuditContext(conn, month, start, end, ruleset)
     started = now()
-    for table in TEMP_TABLES:  # a previous audit on this connection
-        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-    _prepare_codes(conn, ruleset)
-    count = _prepare_rx(conn, ctx)
-    if count == 0:
-        raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
-    ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
-    for check in checks:
-        ctx.check = check
-        try:
-            check.run(ctx)
-        except MenguiError:
-            raise
-        except Exception as ex:
-            raise MenguiError(
-                f"规则 {check.id}（插件 {check.plugin}）运行出错：{type(ex).__name__}: {ex}。本月标记未作任何改动"
-            ) from ex
-        if progress:
-            progress(check)
+    # The checks run in one read transaction: they see one snapshot of the data even while a load
+    # commits beside them, and their TEMP tables are not each a transaction of their own.
+    # It writes only TEMP tables, so it takes no lock on the database; the flags are written after.
+    conn.execute("BEGIN")
+    try:
+        for table in TEMP_TABLES:  # a previous audit on this connection
+            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+        _prepare_codes(conn, ruleset)
+        count = _prepare_rx(conn, ctx)
+        if count == 0:
+            raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
+        ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
+        for check in checks:
+            ctx.check = check
+            try:
+                check.run(ctx)
+            except MenguiError:
+                raise
+            except Exception as ex:
+                raise MenguiError(
+                    f"规则 {check.id}（插件 {check.plugin}）运行出错：{type(ex).__name__}: {ex}。本月标记未作任何改动"
+                ) from ex
+            if progress:
+                progress(check)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
     plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review} for c in checks]
     with transaction(conn):

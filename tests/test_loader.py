@@ -1,6 +1,7 @@
 """Loading HIS exports: encodings, Chinese headers, XLSX, validation errors, idempotency."""
 
 import datetime as dt
+import pathlib
 import sqlite3
 
 import openpyxl
@@ -175,3 +176,40 @@ def test_optional_columns_take_their_defaults(tmp_path, db_path):
     path = write(tmp_path / "certifications.csv", "参保人编号,病种编码,认定开始日期\n3701001,M03900,2020-01-01\n")
     load_files(connect(db_path), [path])
     assert table(db_path, "SELECT patient_id, disease_code, kind FROM certifications") == [("3701001", "M03900", "disease")]
+
+
+def _load_both_ways(monkeypatch, tmp_path, paths):
+    """Load ``paths`` into two fresh databases, with and without the parse worker process."""
+    import mengui_core.loader as loader
+
+    outcomes = []
+    for worker in (True, False):
+        monkeypatch.setattr(loader, "PARSE_WORKER", worker)
+        db = tmp_path / f"worker-{worker}.db"
+        try:
+            result = load_files(connect(db), paths)
+            outcomes.append((dump(db), [(t.table, t.inserted) for t in result.tables], result.warnings))
+        except MenguiError as ex:
+            outcomes.append((dump(db), str(ex)))
+    return outcomes
+
+
+def test_the_parse_worker_loads_exactly_what_parsing_in_process_loads(monkeypatch, tmp_path):
+    from mengui_core.demo_data import write_demo_inputs
+    from mengui_core.loader import _use_worker
+
+    manifest = write_demo_inputs(tmp_path / "exports", ["2026-09", "2026-10"])
+    paths = [pathlib.Path(m["dir"]) for m in manifest["months"].values()]
+    with_worker, in_process = _load_both_ways(monkeypatch, tmp_path, paths)
+    assert with_worker == in_process
+    assert dict(with_worker[1])["rx_items"] == sum(m["items"] for m in manifest["months"].values())
+    monkeypatch.setattr("mengui_core.loader.PARSE_WORKER", True)
+    assert _use_worker()  # this machine has more than one core: the first load above used the worker
+
+
+def test_the_parse_worker_reports_bad_files_like_parsing_in_process(monkeypatch, tmp_path):
+    broken = pathlib.Path(__file__).parent / "broken"
+    for name in ("rx_items_bad_money.csv", "claims_bad_encoding.csv", "doctors_empty.csv"):
+        with_worker, in_process = _load_both_ways(monkeypatch, tmp_path, [broken / name])
+        assert with_worker == in_process
+        assert "第" in with_worker[1] or "文件" in with_worker[1]
