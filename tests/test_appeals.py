@@ -186,3 +186,25 @@ def test_ruleset_sets_the_appeal_period(tmp_path, hospital):
                         encoding="utf-8")
         with pytest.raises(RulesetError, match="appeals"):
             parse_file(path)
+
+
+def test_an_older_database_migrates_keeping_its_verdicts(tmp_path, monkeypatch):
+    """A database made before migration 8 (and without 7, which another branch adds) gets 8 on
+    opening; its verdicts stay and flag_status gains the final-verdict columns."""
+    from mengui_core import schema
+
+    path = tmp_path / "old.db"
+    monkeypatch.setattr(schema, "MIGRATIONS", [m for m in schema.MIGRATIONS if m[0] <= 6])
+    old = schema.connect(path)
+    old.execute("INSERT INTO flags (rx_id, check_id, month, rx_date, doctor_code, detail, run_id) "
+                "VALUES ('R1', 'amount_cap', '2026-10', '2026-10-01', 'D01', '超限额', 1)")
+    old.execute("INSERT INTO verdicts (rx_id, check_id, verdict, reviewer) VALUES ('R1', 'amount_cap', 'unreasonable', '刘敏')")
+    old.close()
+    monkeypatch.undo()
+    conn = schema.connect(path)
+    assert [r[0] for r in conn.execute("SELECT id FROM _migrations ORDER BY id")][-1] == 8
+    row = conn.execute("SELECT verdict, first_verdict, appeal_status, counts FROM flag_status").fetchone()
+    assert tuple(row) == ("unreasonable", "unreasonable", None, 1)
+    # a migration numbered below one already applied (7 arriving after 8) still runs once
+    monkeypatch.setattr(schema, "MIGRATIONS", schema.MIGRATIONS + [(7, "test gap", "CREATE TABLE gap_test (x)")])
+    assert schema.migrate(conn) == [7] and schema.migrate(conn) == []
