@@ -1,17 +1,25 @@
 """``mengui demo``: a hospital's months of exports, loaded, audited, reviewed and disclosed.
 
-For each month: load the exports, audit, import the committee's verdict file
-(written here from what the committee would plausibly rule on the month's
-flags), and publish the list. The last month's list and report go to ``output/``.
+For each month: load the exports (with the insurance office's deductions), audit,
+import the committee's verdict file (written here from what the committee would
+plausibly rule on the month's flags), and publish the list. Then two doctors appeal
+a 不合理 verdict of the second-to-last month (one overturned by the 复审 — that
+month's and the following lists get new revisions — one upheld) and one appeals in
+the last month (still pending). The last month's list, deductions and report, and
+the deductions of all months (XLSX), go to ``output/``.
 """
 
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
+from .appeals import file_appeal, review_appeal
+from .deduction_formats import FORMATS as DEDUCTION_FORMATS
+from .deductions import summarise as summarise_deductions
 from .demo_data import write_demo_inputs
 from .loader import LoadResult, load_files
 from .monthly import write_outputs
@@ -33,12 +41,24 @@ REVIEWERS = ["王立新", "刘敏", "陈志刚"]
 
 
 @dataclass
+class DemoAppeal:
+    rx_id: str
+    check_id: str
+    doctor_code: str
+    month: str
+    status: str  # pending | upheld | overturned
+    revisions: list[PublishResult]  # the lists disclosed again after the 复审 (new revision or not)
+
+
+@dataclass
 class DemoRun:
     directory: Path
     db_path: Path
     months: list[str]
     manifest: dict
     outputs: list[Path]
+    appeals: list[DemoAppeal] = field(default_factory=list)
+    published: PublishResult | None = None  # the last month's list after the appeals
 
 
 @dataclass
@@ -111,7 +131,62 @@ def run_demo(directory: Path, months: int = 3, seed: int = 20261101,
             published = disclose_month(conn, month, start=month_list[0])
             if on_month:
                 on_month(DemoMonth(month, loaded, audited, count, published))
+        appeals = []
+        if not conn.execute("SELECT EXISTS (SELECT 1 FROM appeals)").fetchone()[0]:  # a rerun files nothing again
+            appeals = demo_appeals(conn, month_list)
+        # the last month's list as it stands after the appeals (a new revision only if it changed)
+        published = disclose_month(conn, month_list[-1], start=month_list[0])
         outputs = write_outputs(conn, published, directory / "output")
+        path = directory / "output" / f"deductions-{month_list[0]}_{month_list[-1]}.xlsx"
+        DEDUCTION_FORMATS["xlsx"](summarise_deductions(conn), path)
+        outputs.append(path)
     finally:
         conn.close()
-    return DemoRun(directory, db_path, month_list, manifest, outputs)
+    return DemoRun(directory, db_path, month_list, manifest, outputs, appeals, published)
+
+
+# The doctors' appeals and the committee's 复审 in the demo.
+APPEALS = {
+    "overturned": ("患者当月血压波动，已补充病历中的特殊用药说明", "合理", "复审：病历记载的特殊用药说明属实，改判合理"),
+    "upheld": ("认为药品调价后金额应按原价计算", "不合理", "复审：按结算价格计算，维持不合理"),
+    "pending": ("同日两张处方分属不同病种，并非分解处方", None, None),
+}
+
+
+def _appeal_candidate(conn, month: str, next_month: str | None, avoid: set[str]):
+    """A 不合理 flag of ``month`` whose doctor has no other unreasonable prescription that month
+    (so an overturn changes the list), preferring a doctor also listed the month after."""
+    rows = conn.execute(
+        """
+        SELECT f.rx_id, f.check_id, f.doctor_code FROM flag_status f
+        WHERE f.month = :m AND f.verdict = 'unreasonable' AND f.appeal_status IS NULL
+          AND (SELECT count(DISTINCT g.rx_id) FROM flag_status g
+               WHERE g.month = :m AND g.doctor_code = f.doctor_code AND g.counts) = 1
+        ORDER BY EXISTS (SELECT 1 FROM disclosures x WHERE x.month = :n AND x.doctor_code = f.doctor_code) DESC,
+                 f.rx_id
+        """, {"m": month, "n": next_month}).fetchall()
+    return next((r for r in rows if r["doctor_code"] not in avoid), None)
+
+
+def demo_appeals(conn, months: list[str]) -> list[DemoAppeal]:
+    """One appeal overturned and one upheld on the second-to-last month's verdicts (the lists of that
+    month and later are disclosed again: the overturn makes new revisions), one still pending in the last."""
+    target = months[-2] if len(months) > 1 else months[-1]
+    later = months[months.index(target):]
+    plan = [("overturned", target), ("upheld", target)] + ([("pending", months[-1])] if len(months) > 1 else [])
+    done: list[DemoAppeal] = []
+    for kind, month in plan:
+        following = months[months.index(month) + 1] if month != months[-1] else None
+        row = _appeal_candidate(conn, month, following, {a.doctor_code for a in done})
+        if row is None:
+            continue
+        reason, verdict, note = APPEALS[kind]
+        verdict_day = date.fromisoformat(f"{month}-28")
+        file_appeal(conn, row["rx_id"], row["check_id"], reason, row["doctor_code"],
+                    verdict_day + timedelta(days=6), source="demo")
+        revisions = []
+        if verdict:
+            review_appeal(conn, row["rx_id"], row["check_id"], verdict, REVIEWERS[0], note, source="demo")
+            revisions = [disclose_month(conn, m, start=months[0]) for m in later]
+        done.append(DemoAppeal(row["rx_id"], row["check_id"], row["doctor_code"], month, kind, revisions))
+    return done

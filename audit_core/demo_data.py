@@ -1230,9 +1230,64 @@ def _claim_row(rx: Prescription) -> list[str]:
             _yuan(fund), _yuan(total - fund)]
 
 
+DEDUCTION_REASONS = {
+    "amount_cap": "门规处方超出单次开药限额，扣除超限部分",
+    "duplicate_drug": "多病种患者重复开药，扣除重复药品费用",
+    "same_effect_drug": "多病种患者开具相同疗效药品，扣除重复部分费用",
+    "uncertified": "无有效门规认定按门规病种结算，扣除处方费用",
+}
+
+
+def _deductions(data: DemoData, seed: int) -> dict[str, list[list[str]]]:
+    """The city insurance office's deductions (医保扣款), by the month of the deduction date.
+
+    The office audits after settlement: it deducts for a sample of the month's findings in
+    the next month (the last month's within the month), the over-cap part of an over-cap
+    visit, the duplicated drug of a duplicate, the whole prescription of an uncertified
+    patient. Two deductions name prescriptions the hospital's export does not contain
+    (written before the HIS migration), so they cannot be attributed to a doctor.
+    """
+    rng = random.Random(f"{seed}-deductions")  # its own stream: the prescriptions stay as they were
+    by_id = {rx.rx_id: rx for rx in data.prescriptions}
+    rows: dict[str, list[list[str]]] = {month: [] for month in data.months}
+    serial = 0
+
+    def add(month_index: int, rx_id: str, fen: int, reason: str) -> None:
+        nonlocal serial
+        later = month_index + 1 < len(data.months)
+        month = data.months[month_index + 1 if later else month_index]
+        first, last = _month_bounds(month)
+        days = _workdays(first + dt.timedelta(days=7), first + dt.timedelta(days=20)) if later else \
+            _workdays(last - dt.timedelta(days=5), last)
+        serial += 1
+        rows[month].append([f"KK{month.replace('-', '')}{serial:04d}", rx_id, _yuan(fen),
+                            f"{rng.choice(days):%Y-%m-%d}", reason])
+
+    for index, month in enumerate(data.months):
+        cases = [c for c in data.planted[month] if c["check_id"]]
+        for case in rng.sample(cases, min(len(cases), rng.randint(5, 8))):
+            rxs = [by_id[rx_id] for rx_id in case["rx_ids"]]
+            check = case["check_id"]
+            if check == "amount_cap":
+                visit = sum(rx.amount_fen for rx in rxs)
+                fen, target = visit - rxs[0].patient.cap_fen(rxs[0].when.date()), max(rxs, key=lambda r: r.amount_fen)
+            elif check == "uncertified":
+                fen, target = rxs[-1].amount_fen, rxs[-1]
+            else:
+                fen, target = rxs[-1].items[-1].amount_fen, rxs[-1]
+            if fen > 0:
+                add(index, target.rx_id, fen, DEDUCTION_REASONS[check])
+        if index in (0, len(data.months) // 2) and len(data.months) > 1 or len(data.months) == 1:
+            first, _ = _month_bounds(data.months[0])
+            old = first - dt.timedelta(days=rng.randint(40, 70))
+            add(index, f"R{old:%Y%m%d}{rng.randint(1, 400):05d}", rng.randint(2000, 16000),
+                "门规处方超出单次开药限额，扣除超限部分")
+    return rows
+
+
 def write_demo_inputs(out_dir: pathlib.Path, months: list[str], seed: int = 20261101) -> dict:
     """Write one folder per month: out_dir/<YYYY-MM>/{doctors.csv, certifications.csv,
-    prescriptions.csv, rx_items.csv, claims.csv}.
+    prescriptions.csv, rx_items.csv, claims.csv, deductions.csv}.
 
     Returns a manifest::
 
@@ -1244,15 +1299,21 @@ def write_demo_inputs(out_dir: pathlib.Path, months: list[str], seed: int = 2026
     "doctor_codes", "patient_id", "note"}``: ``check_id`` is the check that must flag
     exactly ``rx_ids`` (``None`` for look-alike cases that must *not* be flagged;
     ``about`` then names the check they exercise), ``context_rx_ids`` are the earlier
-    prescriptions a finding refers to (never flagged themselves).
+    prescriptions a finding refers to (never flagged themselves). ``deductions`` are the
+    rows of the month's ``deductions.csv`` (deduction id, rx id, 元, date, reason); the ones
+    whose rx id is in no month's prescriptions are the unattributable ones.
     """
     out_dir = pathlib.Path(out_dir)
     data = build_demo_data(months, seed)
     manifest: dict = {"seed": seed, "repeat_offenders": data.repeat_offenders, "months": {}}
+    deductions = _deductions(data, seed)
     for month in data.months:
         folder = out_dir / month
         folder.mkdir(parents=True, exist_ok=True)
         files = _month_files(data, month)
+        if deductions[month]:
+            files["deductions.csv"] = _csv_bytes(["扣款编号", "处方号", "扣款金额", "扣款日期", "扣款原因"],
+                                                 deductions[month], "utf-8-sig")
         for name, content in files.items():
             (folder / name).write_bytes(content)
         rxs = [rx for rx in data.prescriptions if f"{rx.when:%Y-%m}" == month]
@@ -1264,5 +1325,6 @@ def write_demo_inputs(out_dir: pathlib.Path, months: list[str], seed: int = 2026
             "claims": len(rxs),
             "patients": len({rx.patient.patient_id for rx in rxs}),
             "planted": data.planted[month],
+            "deductions": deductions[month],
         }
     return manifest

@@ -55,6 +55,8 @@ class Disclosure:
     ruleset_title: str = ""
     created_at: str = ""
     changes: list[str] = field(default_factory=list)  # what changed against the previous revision
+    # 不合理 verdicts under appeal (申诉中): counted until the 复审; internal, never printed on the list
+    appeals_pending: int = 0
 
     @property
     def title(self) -> str:

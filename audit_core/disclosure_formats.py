@@ -426,10 +426,8 @@ def write_xlsx(disclosure: Disclosure, path: str | os.PathLike) -> None:
     if not _is_path(path):
         raise ValueError("XLSX 只能写入文件路径，不能写入流")
 
-    from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.properties import PageSetupProperties
 
     rows = sorted_rows(disclosure)
     table = [TABLE_HEADERS] + [_table_cells(i, r) for i, r in enumerate(rows, 1)]
@@ -444,14 +442,7 @@ def write_xlsx(disclosure: Disclosure, path: str | os.PathLike) -> None:
     center = Alignment(horizontal="center", vertical="center", wrap_text=True)
     left = Alignment(horizontal="left", vertical="center", wrap_text=True, indent=1)
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "公示名单"
-    wb.properties.title = disclosure.title
-    wb.properties.creator = OFFICE
-    ws.sheet_view.showGridLines = False
-    for index, width in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(index)].width = width
+    wb, ws = new_workbook("公示名单", disclosure.title, widths)
 
     def merged_line(row: int, text: str, *, font, alignment, height: float | None = None):
         ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=ncols)
@@ -518,9 +509,35 @@ def write_xlsx(disclosure: Disclosure, path: str | os.PathLike) -> None:
         r += 1
     last_row = r - 1
 
-    # Page setup: A4 landscape, one page wide, table header on every page.
+    a4_table_page(ws, header_row, last_col, last_row, landscape=True)
+
+    _write_explanation_sheet(wb.create_sheet("说明"), disclosure)
+    wb.active = 0
+    wb.save(path)
+
+
+def new_workbook(sheet: str, title: str, widths):
+    """A workbook whose first sheet ``sheet`` has no grid lines and the given column widths."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = sheet
+    wb.properties.title = title
+    wb.properties.creator = OFFICE
+    ws.sheet_view.showGridLines = False
+    for index, width in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(index)].width = width
+    return wb, ws
+
+
+def a4_table_page(ws, header_row: int, last_col: str, last_row: int, *, landscape: bool) -> None:
+    """Page setup of a printed table: A4, one page wide, the table header on every page, page numbers."""
+    from openpyxl.worksheet.properties import PageSetupProperties
+
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE if landscape else ws.ORIENTATION_PORTRAIT
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
@@ -533,10 +550,6 @@ def write_xlsx(disclosure: Disclosure, path: str | os.PathLike) -> None:
     ws.oddFooter.center.text = "第 &P 页，共 &N 页"
     ws.oddFooter.center.size = 9
     ws.freeze_panes = ws.cell(row=header_row + 1, column=1)
-
-    _write_explanation_sheet(wb.create_sheet("说明"), disclosure)
-    wb.active = 0
-    wb.save(path)
 
 
 def _write_explanation_sheet(ws, disclosure: Disclosure) -> None:

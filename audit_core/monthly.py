@@ -27,7 +27,9 @@ class MonthlyResult:
 
 def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: Path,
                   formats=OUTPUT_FORMATS, report: bool = True) -> list[Path]:
-    """The list in every format and the monthly report, into ``out_dir``."""
+    """The list in every format, the month's deductions per doctor (when there are any) and the report."""
+    from .deduction_formats import FORMATS as DEDUCTION_FORMATS
+    from .deductions import has_deductions, summarise as summarise_deductions
     from .disclosure_formats import DEFAULT_SUFFIX, FORMATS
     from .report import render_month_report
 
@@ -37,6 +39,10 @@ def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: P
     for name in formats:
         path = out_dir / f"disclosure-{month}{DEFAULT_SUFFIX[name]}"
         FORMATS[name](published.disclosure, path)
+        written.append(path)
+    if has_deductions(conn, month):
+        path = out_dir / f"deductions-{month}.csv"
+        DEDUCTION_FORMATS["csv"](summarise_deductions(conn, month), path)
         written.append(path)
     if report:
         titles = {c.id: c.title for c in get_checks().values()}

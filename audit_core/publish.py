@@ -12,6 +12,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from .appeals import pending_count as appeals_pending
 from .disclosure import ACTIONS, LEVEL_LABELS, Disclosure, DisclosureRow
 from .errors import MenguiError
 from .ladder import Ladder, LadderContext, LadderError
@@ -154,7 +155,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
         info = conn.execute("SELECT created_at, changes FROM disclosure_revisions WHERE month = ? AND revision = ?",
                             (month, last)).fetchone()
         disclosure = Disclosure(month, last, old, pending, ladder.title, ladder.policy, rs.title, info["created_at"],
-                                json.loads(info["changes"] or "[]"))
+                                json.loads(info["changes"] or "[]"), appeals_pending(conn, month))
         return PublishResult(disclosure, False, ladder)
     revision = (last or 0) + 1
     changes = _changes(old, rows) if last is not None else []
@@ -174,7 +175,8 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
             "INSERT INTO disclosures (month, revision, doctor_code, doctor_name, department, level, action, "
             "unreasonable_count, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         _record_revocations(conn, month, rows, revision, created)
-    disclosure = Disclosure(month, revision, rows, pending, ladder.title, ladder.policy, rs.title, created, changes)
+    disclosure = Disclosure(month, revision, rows, pending, ladder.title, ladder.policy, rs.title, created, changes,
+                            appeals_pending(conn, month))
     return PublishResult(disclosure, True, ladder)
 
 

@@ -598,12 +598,70 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
         parts.append(f'<p class="empty">本月公示名单尚未生成（请运行 mengui disclose DB --month {esc(month)}）。</p>')
     parts.append("</section>")
 
+    _appeals_section(parts, conn, month, titles)
+    _deductions_section(parts, conn, month)
+
     parts.append(
         "<footer>本报告由 mengui-audit 根据审核数据库生成，不含参保人姓名及身份信息（原因中的参保人编号已隐去）。"
         "报告列出被标记医师的姓名，仅供医保办及药事委员会内部使用；对外公示以公示名单为准。</footer>"
     )
     parts.append("</main></body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _appeals_section(parts: list[str], conn, month: str, titles: Mapping[str, str]) -> None:
+    """9. Appeals on the month's flags: pending ones (申诉中) first, then the 复审 results."""
+    from .appeals import STATUS_LABELS as APPEAL_LABELS, list_appeals
+
+    appeals = list_appeals(conn, month)
+    pending = sum(1 for a in appeals if a["status"] == "pending")
+    parts.append(f'<section id="appeals"><h2>申诉与复审（{_n(len(appeals))} 条）</h2>')
+    if not appeals:
+        parts.append('<p class="empty">本月的标记没有申诉。</p></section>')
+        return
+    if pending:
+        parts.append(f'<p class="callout">{_n(pending)} 条申诉中（待复审）：复审前原结论“不合理”仍计入不合理处方和公示名单；'
+                     "复审改判合理后，重新生成公示名单会产生新的版本。</p>")
+    parts.append('<table><thead><tr><th>处方号</th><th>规则</th><th>医师</th><th>原结论</th><th>申诉日期</th>'
+                 '<th>申诉理由</th><th>状态</th><th>复审</th></tr></thead><tbody>')
+    for a in appeals:
+        doctor = esc(a["doctor_code"] or "—") + (f" {esc(a['doctor_name'])}" if a["doctor_name"] else "")
+        status = APPEAL_LABELS.get(a["status"], a["status"])
+        badge = f'<span class="level level-{2 if a["status"] == "pending" else 1}">{esc(status)}</span>'
+        second = "—"
+        if a["second_verdict"]:
+            second = esc(f"{STATUS_LABELS.get(a['second_verdict'], a['second_verdict'])}（{a['second_reviewer'] or ''}，"
+                         f"{_time(a['second_reviewed_at'])}）{a['second_note'] or ''}")
+        parts.append(
+            f'<tr><td class="code">{esc(a["rx_id"])}</td><td class="nowrap">{esc(titles.get(a["check_id"], a["title"]))}</td>'
+            f'<td class="nowrap">{doctor}</td><td class="nowrap">不合理（{esc(_time(a["first_reviewed_at"]))}）</td>'
+            f'<td class="nowrap">{esc(a["filed_at"])}<span class="hint">期限 {esc(a["deadline"])}</span></td>'
+            f'<td class="detail">{esc(_mask(a["reason"]))}</td><td>{badge}</td><td class="detail">{second}</td></tr>')
+    parts.append("</tbody></table></section>")
+
+
+def _deductions_section(parts: list[str], conn, month: str) -> None:
+    """10. The insurance office's deductions of the month, per prescribing doctor."""
+    from .deduction_formats import MONTH_RULE, RULE, table_rows, totals_row
+    from .deductions import summarise
+
+    summary = summarise(conn, month)
+    parts.append(f'<section id="deductions"><h2>医保扣款（{_n(summary.count)} 笔）</h2>')
+    if not summary.count and not summary.undated_unattributed:
+        parts.append(f'<p class="empty">{esc(month_title(month))}没有医保扣款。</p></section>')
+        return
+    parts.append(f'<p class="meta">{esc(RULE + MONTH_RULE)}</p>')
+    parts.append('<table><thead><tr><th>医师代码</th><th>姓名</th><th>科室</th><th class="num">扣款笔数</th>'
+                 '<th class="num">扣款金额（元）</th><th class="num">涉及处方数</th></tr></thead><tbody>')
+    for row in table_rows(summary):
+        parts.append(f'<tr><td class="code">{esc(row[1])}</td><td class="nowrap">{esc(row[2])}</td>'
+                     f'<td>{esc(row[3] or "—")}</td>{_cell(row[4])}<td class="num">{esc(row[5])}</td>{_cell(row[6])}</tr>')
+    total = totals_row(summary)
+    parts.append(f'</tbody><tfoot><tr><td colspan="3">合计（{esc(total[2])}）</td>{_cell(total[4])}'
+                 f'<td class="num">{esc(total[5])}</td>{_cell(total[6])}</tr></tfoot></table>')
+    for note in summary.notes():
+        parts.append(f'<p class="callout">{esc(note)}</p>')
+    parts.append("</section>")
 
 
 __all__ = ["render_month_report", "ReportError", "month_title"]

@@ -29,6 +29,10 @@ class RulesetError(MenguiError):
         super().__init__("\n".join(lines))
 
 
+DEFAULT_APPEAL_DAYS = 15  # when a ruleset has no [appeals] section
+MAX_APPEAL_DAYS = 365
+
+
 @dataclass
 class CheckConfig:
     needs_review: bool
@@ -68,6 +72,7 @@ class Ruleset:
     ladder: dict
     raw: dict
     extends: str | None = None
+    appeal_days: int = DEFAULT_APPEAL_DAYS  # a doctor may appeal a 不合理 verdict within this many days
 
     def disease_name(self, code: str) -> str | None:
         return next((d.name for d in self.diseases if d.code == code), None)
@@ -352,6 +357,20 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
                     problem(f"checks.{check_id}.{key}", f"金额应为元，最多两位小数，如 \"150.00\"，实际为 {value!r}", f"checks.{check_id}")
         checks[check_id] = CheckConfig(review, params)
 
+    appeals = data.get("appeals", {})
+    appeal_days = DEFAULT_APPEAL_DAYS
+    if not isinstance(appeals, dict):
+        problem("appeals", "应为表（[appeals]），如 days = 15")
+    else:
+        unknown = sorted(set(appeals) - {"days"})
+        if unknown:
+            problem("appeals", f"不认识的设置 {'、'.join(unknown)}（只有 days：申诉期限天数）", "[appeals]")
+        value = appeals.get("days", DEFAULT_APPEAL_DAYS)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_APPEAL_DAYS:
+            problem("appeals.days", f"申诉期限应为 1 到 {MAX_APPEAL_DAYS} 之间的整数天数，实际为 {value!r}", "[appeals]")
+        else:
+            appeal_days = value
+
     if problems:
         raise RulesetError(path, problems)
     return Ruleset(
@@ -359,7 +378,7 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
         description=data.get("description", ""), path=Path(path), default_days_supply=days,
         insurance_types=list(data.get("insurance_types", [])), exempt_diseases=list(exempt),
         checks=checks, diseases=diseases, drug_classes=drug_classes, same_effect=same_effect,
-        ladder=dict(data.get("ladder", {})), raw=data, extends=data.get("extends"),
+        ladder=dict(data.get("ladder", {})), raw=data, extends=data.get("extends"), appeal_days=appeal_days,
     )
 
 

@@ -314,6 +314,122 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX IF EXISTS prescriptions_doctor
         """,
     ),
+    # Number 7 belongs to another branch (checks and warning levels); ``migrate`` applies whatever
+    # is missing, so a database may record 8 before 7.
+    (
+        8,
+        "appeals and second review (复审); flag_status uses the final verdict; deduction attribution",
+        """
+        CREATE TABLE appeals (
+            rx_id TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            first_verdict TEXT NOT NULL,
+            first_reviewer TEXT,
+            first_reviewed_at TEXT,
+            filed_at TEXT NOT NULL,
+            deadline TEXT NOT NULL,
+            appellant TEXT,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'upheld', 'overturned')),
+            second_verdict TEXT CHECK (second_verdict IN ('unreasonable', 'reasonable')),
+            second_reviewer TEXT,
+            second_reviewed_at TEXT,
+            second_note TEXT,
+            source TEXT,
+            recorded_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime')),
+            PRIMARY KEY (rx_id, check_id)
+        );
+        CREATE INDEX appeals_status ON appeals (status);
+        CREATE TABLE appeal_reviews (
+            rx_id TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            verdict TEXT NOT NULL,
+            reviewer TEXT,
+            reviewed_at TEXT NOT NULL,
+            note TEXT,
+            source TEXT,
+            PRIMARY KEY (rx_id, check_id)
+        );
+        CREATE TRIGGER appeals_valid_insert BEFORE INSERT ON appeals BEGIN
+            SELECT RAISE(ABORT, '该标记已经申诉过：每条标记只能申诉一次，复审结论为最终结论')
+            WHERE EXISTS (SELECT 1 FROM appeals WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id);
+            SELECT RAISE(ABORT, '只能对药事委员会判定为不合理的标记申诉')
+            WHERE NOT EXISTS (SELECT 1 FROM verdicts WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id
+                                                       AND verdict = 'unreasonable');
+            SELECT RAISE(ABORT, '新申诉的状态应为待复审，且不能带复审结论')
+            WHERE NEW.status IS NOT 'pending' OR NEW.second_verdict IS NOT NULL;
+        END;
+        CREATE TRIGGER appeals_never_deleted BEFORE DELETE ON appeals BEGIN
+            SELECT RAISE(ABORT, '申诉记录不能删除');
+        END;
+        CREATE TRIGGER appeals_no_update BEFORE UPDATE ON appeals BEGIN
+            SELECT RAISE(ABORT, '复审结论为最终结论，不能修改')
+            WHERE OLD.status <> 'pending';
+            SELECT RAISE(ABORT, '申诉记录不能修改：复审请用 mengui appeal-review 或网页上的“记录复审结论”')
+            WHERE NOT EXISTS (SELECT 1 FROM appeal_reviews WHERE rx_id = OLD.rx_id AND check_id = OLD.check_id)
+               OR NEW.rx_id IS NOT OLD.rx_id OR NEW.check_id IS NOT OLD.check_id
+               OR NEW.first_verdict IS NOT OLD.first_verdict OR NEW.filed_at IS NOT OLD.filed_at
+               OR NEW.deadline IS NOT OLD.deadline OR NEW.appellant IS NOT OLD.appellant
+               OR NEW.reason IS NOT OLD.reason OR NEW.recorded_at IS NOT OLD.recorded_at;
+        END;
+        CREATE TRIGGER appeal_reviews_valid BEFORE INSERT ON appeal_reviews BEGIN
+            SELECT RAISE(ABORT, '复审结论应为 不合理 或 合理（unreasonable / reasonable）')
+            WHERE NEW.verdict NOT IN ('unreasonable', 'reasonable');
+            SELECT RAISE(ABORT, '这条标记没有申诉，不能复审（复审只针对医师的申诉）')
+            WHERE NOT EXISTS (SELECT 1 FROM appeals WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id);
+            SELECT RAISE(ABORT, '这条申诉已经复审：复审结论为最终结论，不能再次复审')
+            WHERE EXISTS (SELECT 1 FROM appeals WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id
+                                                  AND status <> 'pending');
+        END;
+        CREATE TRIGGER appeal_reviews_apply AFTER INSERT ON appeal_reviews BEGIN
+            UPDATE appeals SET second_verdict = NEW.verdict, second_reviewer = NEW.reviewer,
+                second_reviewed_at = NEW.reviewed_at, second_note = NEW.note,
+                status = CASE WHEN NEW.verdict = first_verdict THEN 'upheld' ELSE 'overturned' END
+            WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id;
+            INSERT INTO verdict_history (rx_id, check_id, verdict, previous_verdict, reviewer, reviewed_at, note, source)
+            SELECT NEW.rx_id, NEW.check_id, NEW.verdict, a.first_verdict, NEW.reviewer, NEW.reviewed_at, NEW.note,
+                   '复审（' || coalesce(NEW.source, '') || '）'
+            FROM appeals a WHERE a.rx_id = NEW.rx_id AND a.check_id = NEW.check_id;
+        END;
+        CREATE TRIGGER appeal_reviews_never_deleted BEFORE DELETE ON appeal_reviews BEGIN
+            SELECT RAISE(ABORT, '复审结论不能删除');
+        END;
+        CREATE TRIGGER appeal_reviews_no_update BEFORE UPDATE ON appeal_reviews BEGIN
+            SELECT RAISE(ABORT, '复审结论为最终结论，不能修改');
+        END;
+        CREATE TRIGGER verdicts_appealed_final BEFORE UPDATE OF verdict ON verdicts
+        WHEN OLD.verdict IS NOT NEW.verdict
+         AND EXISTS (SELECT 1 FROM appeals WHERE rx_id = OLD.rx_id AND check_id = OLD.check_id) BEGIN
+            SELECT RAISE(ABORT, '该标记已有医师申诉：原结论不能再修改，以复审结论为准');
+        END;
+        DROP VIEW flag_status;
+        CREATE VIEW flag_status AS
+        SELECT f.rx_id, f.check_id, f.month, f.rx_date, f.doctor_code, f.department, f.patient_id, f.detail,
+               f.amount_fen, f.limit_fen, f.related_rx_id, f.needs_review, f.run_id,
+               coalesce(a.second_verdict, v.verdict) AS verdict,
+               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewer ELSE v.reviewer END AS reviewer,
+               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewed_at ELSE v.reviewed_at END AS reviewed_at,
+               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_note ELSE v.note END AS verdict_note,
+               CASE WHEN coalesce(a.second_verdict, v.verdict) IS NOT NULL THEN coalesce(a.second_verdict, v.verdict)
+                    WHEN f.needs_review = 1 THEN 'pending'
+                    ELSE 'unreasonable_unreviewed' END AS status,
+               coalesce(coalesce(a.second_verdict, v.verdict) = 'unreasonable', f.needs_review = 0) AS counts,
+               v.verdict AS first_verdict,
+               a.status AS appeal_status
+        FROM flags f
+        LEFT JOIN verdicts v ON v.rx_id = f.rx_id AND v.check_id = f.check_id
+        LEFT JOIN appeals a ON a.rx_id = f.rx_id AND a.check_id = f.check_id;
+        CREATE VIEW deduction_attribution AS
+        SELECT x.deduction_id, x.rx_id, x.amount_fen, x.deduction_date, x.reason,
+               p.rx_date, substr(coalesce(x.deduction_date, p.rx_date), 1, 7) AS month,
+               p.doctor_code, d.doctor_name,
+               coalesce(nullif(d.department, ''), p.department) AS department,
+               p.rx_id IS NOT NULL AS attributed
+        FROM deductions x
+        LEFT JOIN prescriptions p ON p.rx_id = x.rx_id
+        LEFT JOIN doctors d ON d.doctor_code = p.doctor_code
+        """,
+    ),
 ]
 
 

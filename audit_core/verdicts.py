@@ -32,18 +32,28 @@ def normalise_verdict(text: str) -> str:
     return value
 
 
-def record_verdict(conn: sqlite3.Connection, rx_id: str, check_id: str, verdict: str,
-                   reviewer: str | None = None, note: str | None = None, source: str = "mengui review") -> Recorded:
-    """Record one verdict for an existing flag; the earlier verdict stays in the history."""
-    value = normalise_verdict(verdict)
-    flag = conn.execute("SELECT 1 FROM flags WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+def require_flag(conn: sqlite3.Connection, rx_id: str, check_id: str, action: str) -> sqlite3.Row:
+    """The flag (rx_id, check_id), or a Chinese error that lists the prescription's flagged checks."""
+    flag = conn.execute("SELECT * FROM flags WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
     if flag is None:
         others = [r[0] for r in conn.execute("SELECT check_id FROM flags WHERE rx_id = ?", (rx_id,))]
         if others:
             raise MenguiError(f"处方 {rx_id} 没有规则 {check_id} 的标记；该处方被标记的规则：{'、'.join(others)}")
-        raise MenguiError(f"处方 {rx_id} 没有任何标记，无法记录审核结论（请检查处方号，或先运行 mengui audit）")
+        raise MenguiError(f"处方 {rx_id} 没有任何标记，无法{action}（请检查处方号，或先运行 mengui audit）")
+    return flag
+
+
+def record_verdict(conn: sqlite3.Connection, rx_id: str, check_id: str, verdict: str,
+                   reviewer: str | None = None, note: str | None = None, source: str = "mengui review") -> Recorded:
+    """Record one verdict for an existing flag; the earlier verdict stays in the history."""
+    value = normalise_verdict(verdict)
+    require_flag(conn, rx_id, check_id, "记录审核结论")
+    appeal = conn.execute("SELECT status FROM appeals WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+    old = conn.execute("SELECT verdict FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+    if appeal is not None:
+        raise MenguiError(f"处方 {rx_id} 规则 {check_id} 已有医师申诉，原结论不能再修改；"
+                          f"请用 mengui appeal-review 记录药事委员会的复审结论（复审为最终结论）")
     with transaction(conn):
-        old = conn.execute("SELECT verdict FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
         conn.execute(
             """
             INSERT INTO verdicts (rx_id, check_id, verdict, reviewer, reviewed_at, note, source)

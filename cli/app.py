@@ -183,13 +183,23 @@ def print_audit_summary(conn, result) -> None:
 # ---------------------------------------------------------------- verdicts
 
 
+def flag_options(verdict_help: str | None = None, reviewer_help: str = "", note_help: str = ""):
+    """DB, --rx and --check; with ``verdict_help`` also --verdict, --reviewer and --note."""
+
+    def decorate(func):
+        if verdict_help:
+            func = click.option("--note", default=None, help=note_help)(func)
+            func = click.option("--reviewer", default=None, help=reviewer_help)(func)
+            func = click.option("--verdict", required=True, help=verdict_help)(func)
+        func = click.option("--check", "check_id", required=True, help="规则编号，如 amount_cap")(func)
+        func = click.option("--rx", "rx_id", required=True, help="处方号")(func)
+        return click.argument("db", type=click.Path(dir_okay=False))(func)
+
+    return decorate
+
+
 @cli.command()
-@click.argument("db", type=click.Path(dir_okay=False))
-@click.option("--rx", "rx_id", required=True, help="处方号")
-@click.option("--check", "check_id", required=True, help="规则编号，如 amount_cap")
-@click.option("--verdict", required=True, help="不合理 / 合理（或 unreasonable / reasonable）")
-@click.option("--reviewer", default=None, help="审核人（默认当前登录用户）")
-@click.option("--note", default=None, help="备注")
+@flag_options("不合理 / 合理（或 unreasonable / reasonable）", "审核人（默认当前登录用户）", "备注")
 def review(db, rx_id, check_id, verdict, reviewer, note):
     """记录药事委员会对一条标记的审核结论。"""
     from mengui_core.verdicts import VERDICT_LABELS, record_verdict
@@ -217,6 +227,98 @@ def verdicts_command(db, file):
                f"未变 {change.unchanged}（更改前的结论保留在 verdict_history 中）")
 
 
+# ---------------------------------------------------------------- appeals (申诉与复审)
+
+
+@cli.command()
+@flag_options()
+@click.option("--reason", required=True, help="申诉理由")
+@click.option("--appellant", default=None, help="申诉人（默认为开方医师代码）")
+@click.option("--date", "filed", default=None, metavar="YYYY-MM-DD", help="申诉日期（默认今天）")
+def appeal(db, rx_id, check_id, reason, appellant, filed):
+    """记录医师对一条“不合理”结论的申诉（须在规则集规定的期限内）。"""
+    from mengui_core.appeals import file_appeal, parse_date
+
+    conn = connect(db, create=False)
+    recorded = file_appeal(conn, rx_id, check_id, reason, appellant, parse_date(filed))
+    click.echo(f"已记录申诉：处方 {rx_id} 规则 {check_id}（申诉人 {recorded.appellant}，{recorded.filed_at}，"
+               f"期限至 {recorded.deadline}）。复审前原结论“不合理”仍计入公示；"
+               f"请药事委员会复审：mengui appeal-review {db} --rx {rx_id} --check {check_id} --verdict 合理|不合理")
+
+
+@cli.command("appeal-review")
+@flag_options("复审结论：不合理 / 合理（为最终结论）", "复审人（默认当前登录用户）", "复审意见")
+def appeal_review(db, rx_id, check_id, verdict, reviewer, note):
+    """记录药事委员会对一条申诉的复审结论（最终结论）。"""
+    from mengui_core.appeals import review_appeal
+
+    conn = connect(db, create=False)
+    reviewed = review_appeal(conn, rx_id, check_id, verdict, reviewer or getpass.getuser(), note)
+    a = reviewed.appeal
+    click.echo(f"已记录复审：处方 {rx_id} 规则 {check_id} → {a.status_label}（复审人 {a.second_reviewer}）；"
+               "原结论与复审均保留在审核历史中")
+    if a.status == "overturned" and reviewed.redisclose:
+        months = "、".join(reviewed.redisclose)
+        click.echo(f"该处方不再计为不合理处方。已公示的 {months} 名单可能随之变化，请按月份顺序重新生成："
+                   f"mengui disclose {db} --month {reviewed.redisclose[0]}（变化时生成新版本）")
+
+
+@cli.command("appeals")
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", default=None, help="只列出该月（标记所在月份）的申诉，格式 YYYY-MM")
+def appeals_command(db, month):
+    """列出申诉及复审结果（申诉中的在前）。"""
+    from mengui_core.appeals import STATUS_LABELS, list_appeals
+    from mengui_core.runner import month_bounds
+
+    if month:
+        month_bounds(month)
+    conn = connect(db, create=False)
+    rows = [[r["month"] or "—", r["rx_id"], r["title"], f"{r['doctor_code'] or ''} {r['doctor_name'] or ''}".strip(),
+             r["filed_at"], r["deadline"], STATUS_LABELS.get(r["status"], r["status"]), r["second_reviewer"] or "",
+             r["reason"]] for r in list_appeals(conn, month)]
+    if not rows:
+        click.echo(f"{month + ' ' if month else ''}没有申诉。")
+        return
+    click.echo(table(["月份", "处方号", "规则", "医师", "申诉日期", "期限", "状态", "复审人", "申诉理由"], rows))
+    pending = sum(1 for r in rows if r[6] == STATUS_LABELS["pending"])
+    click.echo(f"\n共 {len(rows)} 条申诉，其中申诉中（待复审）{pending} 条；复审前原结论仍计入公示。")
+
+
+# ---------------------------------------------------------------- deductions (医保扣款)
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", default=None, help="月份 YYYY-MM（按扣款日期；扣款无日期时按开方日期），默认全部月份")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "md"]), default=None,
+              help="输出格式（默认在屏幕上显示表格；-o 时按文件后缀或 csv）")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="输出文件（xlsx 必须指定）")
+def deductions(db, month, fmt, output):
+    """医保扣款按开方医师汇总（开方医师全额承担）。"""
+    from mengui_core.deduction_formats import FORMATS, write_text
+    from mengui_core.deductions import summarise, yuan
+
+    conn = connect(db, create=False)
+    summary = summarise(conn, month)
+    if fmt is None and output:
+        fmt = {".xlsx": "xlsx", ".md": "md"}.get(Path(output).suffix.lower(), "csv")
+    if fmt == "xlsx" and not output:
+        output = f"deductions-{month or 'all'}.xlsx"
+    if output:
+        FORMATS[fmt](summary, Path(output))
+    elif fmt:
+        FORMATS[fmt](summary, sys.stdout)
+    else:
+        write_text(summary, sys.stdout)
+        return
+    click.echo(f"{summary.title}：{len(summary.doctors)} 名医师，{summary.count} 笔，共 {yuan(summary.total_fen)} 元", err=True)
+    for note in summary.notes():
+        click.echo(f"注意：{note}", err=True)
+    if output:
+        click.echo(f"已写出：{output}", err=True)
+
+
 # ---------------------------------------------------------------- disclosure
 
 
@@ -240,6 +342,8 @@ def print_publish(published) -> None:
                    err=True)
     if d.pending:
         click.echo(f"  另有 {d.pending} 条标记待药事委员会审核，未计入本名单", err=True)
+    if d.appeals_pending:
+        click.echo(f"  其中 {d.appeals_pending} 条不合理结论申诉中（待复审），复审前按原结论计入", err=True)
     if published.new_revision and d.changes:
         click.echo("  与上一版相比：", err=True)
         for change in d.changes:
@@ -270,6 +374,18 @@ def disclose(db, month, fmt, output, ruleset_name, ladder_start, allow_unaudited
         click.echo(f"已写出：{output}", err=True)
     else:
         FORMATS[fmt](published.disclosure, sys.stdout)
+
+
+def print_deductions_line(conn, month: str) -> None:
+    """One line on the month's deductions (and the unattributed ones), when there are any."""
+    from mengui_core.deductions import summarise, yuan
+
+    summary = summarise(conn, month)
+    if summary.count:
+        click.echo(f"\n{month} 医保扣款 {summary.count} 笔共 {yuan(summary.total_fen)} 元，"
+                   f"归属 {len(summary.doctors)} 名开方医师（明细：mengui deductions --month {month}）")
+    for note in summary.notes():
+        click.echo(f"注意：{note}")
 
 
 @cli.command()
@@ -314,6 +430,7 @@ def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, al
         click.echo(f"\n导入审核结论：新增 {change.inserted}，更改 {change.replaced}，未变 {change.unchanged}")
     click.echo()
     print_publish(result.published)
+    print_deductions_line(conn, month)
     click.echo("\n已写出：")
     for path in result.files:
         click.echo(f"  {path}")
@@ -508,12 +625,14 @@ def demo(directory, months, seed):
     conn = connect(run.db_path)
     print_audit_summary(conn, step.audited)
     conn.close()
+    print_demo_appeals(run)
     click.echo()
-    print_publish(step.published)
-    for row in step.published.disclosure.rows:
+    print_publish(run.published)
+    for row in run.published.disclosure.rows:
         click.echo(f"    {row.level_label}  {row.doctor_code}  {row.doctor_name or '（不公示姓名）'}  "
                    f"{row.action_label}  不合理处方 {row.unreasonable_count} 张（{row.reasons}）", err=True)
     month = run.months[-1]
+    print_demo_deductions(run, month)
     click.echo(f"\n输入文件：{run.directory / 'inputs'}（每月一个目录，处方文件为 GBK 编码、中文表头）")
     click.echo(f"委员会审核结论：{run.directory / 'committee'}")
     click.echo(f"数据库：{run.db_path}")
@@ -527,6 +646,41 @@ def demo(directory, months, seed):
     click.echo("      重新生成公示名单（与已公示版本相同时不产生新版本）")
     click.echo(f"  {command('mengui')} review {run.db_path} --rx 处方号 --check amount_cap --verdict 不合理")
     click.echo("      记录一条审核结论")
+    click.echo(f"  {command('mengui')} appeals {run.db_path}")
+    click.echo("      查看医师申诉；复审用 mengui appeal-review（复审结论为最终结论）")
+
+
+def print_demo_appeals(run) -> None:
+    from mengui_core.appeals import STATUS_LABELS
+
+    if not run.appeals:
+        return
+    click.echo("\n医师申诉与药事委员会复审：")
+    for appeal in run.appeals:
+        click.echo(f"  {appeal.month} 处方 {appeal.rx_id}（{appeal.check_id}，医师 {appeal.doctor_code}）："
+                   f"{STATUS_LABELS[appeal.status]}")
+        for published in appeal.revisions:
+            d = published.disclosure
+            if published.new_revision:
+                click.echo(f"    → {d.month} 公示名单第 {d.revision} 版：{'；'.join(d.changes) or '无变化'}")
+
+
+def print_demo_deductions(run, month: str) -> None:
+    from mengui_core.deductions import summarise, yuan
+
+    conn = connect(run.db_path)
+    summary, everything = summarise(conn, month), summarise(conn)
+    conn.close()
+    if not everything.count:
+        return
+    top = summary.doctors[0] if summary.doctors else None
+    click.echo(f"\n医保扣款（开方医师全额承担）：{month} {summary.count} 笔共 {yuan(summary.total_fen)} 元，"
+               f"由 {len(summary.doctors)} 名医师承担"
+               + (f"（最多：{top.doctor_code} {top.doctor_name or ''} {yuan(top.total_fen)} 元）" if top else ""))
+    click.echo(f"  全部月份 {everything.count} 笔共 {yuan(everything.total_fen)} 元，{len(everything.doctors)} 名医师")
+    for note in everything.notes():
+        click.echo(f"  注意：{note}")
+    click.echo(f"  按医师汇总：{command('mengui')} deductions {run.db_path} [--month {month}] [--format xlsx -o 扣款.xlsx]")
 
 
 def command(name: str) -> str:

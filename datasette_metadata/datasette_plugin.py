@@ -19,6 +19,7 @@ REVIEW_ROLES = ("committee", "admin")
 STATUS_LABELS = {"pending": "待审核", "unreasonable": "不合理", "reasonable": "合理",
                  "unreasonable_unreviewed": "计入（未复核）"}
 KIND_LABELS = {"disease": "病种", "complication": "并发症"}
+APPEAL_LABELS = {"pending": "申诉中（待复审）", "upheld": "复审维持不合理", "overturned": "复审改判合理"}
 
 
 def is_reviewer(actor) -> bool:
@@ -108,6 +109,10 @@ async def review(request, datasette):
         other["amount_yuan"] = format_yuan(fen) if fen is not None else ""
     history = await _rows(db, "SELECT * FROM verdict_history WHERE rx_id = ? AND check_id = ? ORDER BY id",
                           (rx_id, check_id))
+    appeals = await _rows(db, "SELECT * FROM appeals WHERE rx_id = ? AND check_id = ?", (rx_id, check_id))
+    appeal = appeals[0] if appeals else None
+    if appeal:
+        appeal["status_label"] = APPEAL_LABELS.get(appeal["status"], appeal["status"])
     other_flags = await _rows(db, """
         SELECT s.check_id, coalesce(c.title, s.check_id) AS title, s.status FROM flag_status s
         LEFT JOIN checks c USING (check_id) WHERE s.rx_id = ? AND s.check_id != ?""", (rx_id, check_id))
@@ -116,6 +121,7 @@ async def review(request, datasette):
     return Response.html(await datasette.render_template("mengui_review.html", {
         "database": db.name, "flag": flag, "rx": rx, "related": related, "certifications": certifications,
         "billed": billed, "same_visit": same_visit, "history": history, "other_flags": other_flags,
+        "appeal": appeal,
         "verdict_labels": {"unreasonable": "不合理", "reasonable": "合理"},
     }, request=request))
 
@@ -211,6 +217,9 @@ def register_routes():
 def render_cell(row, value, column, table, database, datasette):
     if column == "审核" and isinstance(value, str) and value.startswith("/-/review/"):
         return Markup('<a href="{}">去审核</a>').format(datasette.urls.path(value))
+    if column == "申诉状态" and value == APPEAL_LABELS["pending"]:
+        return Markup('<strong class="mg-appeal-pending" style="background:#fde7c6;color:#8a4b00;'
+                      'padding:0 0.4em;border-radius:0.3em">{}</strong>').format(value)
     if table in ("flags", "flag_status") and column == "rx_id" and row is not None:
         try:
             check = row["check_id"]
@@ -228,6 +237,7 @@ def menu_links(datasette, actor):
     links = [{"href": datasette.urls.path("/-/dashboard"), "label": "统计图表"}]
     for name in datasette.databases:
         if not name.startswith("_"):
+            links.insert(0, {"href": datasette.urls.path(f"/{name}/appeals_overview"), "label": "申诉与复审"})
             links.insert(0, {"href": datasette.urls.path(f"/{name}/pending_reviews"), "label": "本月待审核处方"})
             break
     return links

@@ -15,6 +15,7 @@ DOCTOR_HEADERS = ["doctor_code", "doctor_name", "department", "qualified"]
 CERT_HEADERS = ["patient_id", "disease_code", "disease_name", "kind", "valid_from", "valid_to"]
 RX_HEADERS = ["rx_id", "rx_date", "patient_id", "patient_name", "insurance_type", "doctor_code",
               "department", "disease_codes", "total_amount"]
+DEDUCTION_HEADERS = ["deduction_id", "rx_id", "amount", "deduction_date", "reason"]
 ITEM_HEADERS = ["rx_id", "line_no", "drug_code", "drug_name", "spec", "quantity", "unit",
                 "unit_price", "amount", "days_supply"]
 
@@ -26,6 +27,7 @@ class Exports:
         self.certs: list[list] = []
         self.rxs: list[list] = []
         self.items: list[list] = []
+        self.deductions: list[list] = []
 
     def doctor(self, code, name="王建国", department="心血管内科"):
         self.doctors.append([code, name, department, "1"])
@@ -47,12 +49,18 @@ class Exports:
                                "" if days is None else days])
         return self
 
+    def deduction(self, deduction_id, rx_id, amount, date="", reason="超限额"):
+        """One insurance-office deduction; ``amount`` in 元 as written in the export."""
+        self.deductions.append([deduction_id, rx_id, amount, date, reason])
+        return self
+
     def write(self) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, headers, rows in (("doctors", DOCTOR_HEADERS, self.doctors),
                                     ("certifications", CERT_HEADERS, self.certs),
                                     ("prescriptions", RX_HEADERS, self.rxs),
-                                    ("rx_items", ITEM_HEADERS, self.items)):
+                                    ("rx_items", ITEM_HEADERS, self.items),
+                                    ("deductions", DEDUCTION_HEADERS, self.deductions)):
             if rows:
                 with open(self.directory / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
                     writer = csv.writer(fh)

@@ -51,6 +51,11 @@ PRIVATE_PATHS = [
     "/mengui/claims.json", "/mengui/verdicts.json", "/mengui/verdict_history.json", "/mengui/doctors.json",
     "/mengui/pending_reviews.json", "/mengui/doctor_flags.json?doctor_code=YS0104", "/mengui/over_cap.json",
     "/mengui/same_effect_pairs.json", "/mengui/ladder_state.json",
+    "/mengui/deductions.json", "/mengui/deduction_attribution.json", "/mengui/deductions_by_doctor",
+    "/mengui/deductions_by_doctor.json", "/mengui/deductions_by_doctor.csv?month=",
+    "/mengui/appeals", "/mengui/appeals.json", "/mengui/appeal_reviews.json", "/mengui/appeals_overview",
+    "/mengui/appeals_overview.json", "/mengui/record_second_review",
+    "/mengui.json?sql=select+*+from+appeals", "/mengui.json?sql=select+*+from+deduction_attribution",
     "/mengui.json", "/mengui.json?sql=select+patient_id,patient_name+from+prescriptions",
     "/mengui?sql=select+*+from+prescriptions", "/mengui.db", "/-/dashboard.json",
 ]
@@ -183,3 +188,78 @@ def test_the_committee_pages_speak_chinese(ds):
         assert english not in html, english
     assert "查询条件" in html and "退出登录" in html and "基于" in html
     assert ">月份（YYYY-MM）</label>" in html and 'name="month"' in html
+
+
+def test_committee_sees_deductions_per_doctor(ds, demo):
+    page = get(ds, "/mengui/deductions_by_doctor?month=", COMMITTEE)
+    assert page.status_code == 200
+    assert "医保扣款（按开方医师）" in page.text and "合计" in page.text and "未归属" in page.text
+    rows = get(ds, "/mengui/deductions_by_doctor.json?month=&_shape=array", COMMITTEE).json()
+    total = sqlite3.connect(demo.db_path).execute("SELECT sum(amount_fen) FROM deductions").fetchone()[0]
+    assert rows[-1]["医师代码"] == "合计" and rows[-1]["金额（元）"] == f"{total // 100}.{total % 100:02d}"
+    assert get(ds, "/mengui/deduction_attribution.json", COMMITTEE).status_code == 200
+
+
+def test_anonymous_visitors_see_nothing_of_appeals_or_deductions(ds, demo):
+    conn = sqlite3.connect(demo.db_path)
+    reasons = [r[0] for r in conn.execute("SELECT reason FROM appeals")]
+    assert reasons
+    for path in ("/", "/mengui", "/mengui/disclosures", "/mengui/disclosures.json?_shape=array&_size=max",
+                 "/mengui/monthly_statistics.json", "/mengui/department_statistics.json", "/-/databases.json"):
+        body = get(ds, path).text
+        assert not any(reason in body for reason in reasons), path
+        assert "申诉" not in body and "扣款" not in body, path
+    token = get(ds, "/-/login").cookies.get("ds_csrftoken")
+    rx_id, check_id = conn.execute("SELECT rx_id, check_id FROM appeals WHERE status = 'pending'").fetchone()
+    response = post(ds, "/mengui/record_second_review",
+                    {"rx_id": rx_id, "check_id": check_id, "verdict": "合理", "csrftoken": token},
+                    {"ds_csrftoken": token})
+    assert response.status_code == 403
+    assert conn.execute("SELECT status FROM appeals WHERE rx_id = ?", (rx_id,)).fetchone()[0] == "pending"
+
+
+def test_committee_sees_appeals_and_records_the_second_review(ds, demo):
+    conn = sqlite3.connect(demo.db_path)
+    overview = get(ds, "/mengui/appeals_overview?month=", COMMITTEE)
+    assert overview.status_code == 200
+    assert 'class="mg-appeal-pending"' in overview.text  # pending appeals are highlighted
+    assert "复审改判合理" in overview.text and "复审维持不合理" in overview.text
+    assert overview.text.index("申诉中（待复审）") < overview.text.index("复审改判合理")  # pending first
+
+    # an overturned appeal: the review page shows the first verdict, the appeal and the 复审, and no form
+    rx_done, check_done, first_reviewer = conn.execute(
+        "SELECT rx_id, check_id, first_reviewer FROM appeals WHERE status = 'overturned'").fetchone()
+    html = get(ds, f"/-/review/{rx_done}/{check_done}", COMMITTEE).text
+    assert "最终结论（复审）：<strong>合理</strong>" in html and "复审改判合理" in html
+    assert "复审：合理" in html and first_reviewer in html and "审核历史" in html
+    assert "record_second_review" not in html and "record_verdict" not in html
+
+    # the pending one: the 复审 form, posted as the logged-in member
+    rx_id, check_id = conn.execute("SELECT rx_id, check_id FROM appeals WHERE status = 'pending'").fetchone()
+    login = get(ds, "/-/login")
+    token = login.cookies.get("ds_csrftoken")
+    ok = post(ds, "/-/login", {"username": "zhangwei", "password": PASSWORD, "csrftoken": token},
+              {"ds_csrftoken": token})
+    cookies = {"ds_actor": ok.cookies.get("ds_actor"), "ds_csrftoken": token}
+    page = asyncio.run(ds.client.get(f"/-/review/{rx_id}/{check_id}", cookies=cookies))
+    assert "申诉中（待复审）" in page.text and "/record_second_review" in page.text
+    form_token = re.search(r'name="csrftoken" value="([^"]+)"', page.text).group(1)
+    done = asyncio.run(ds.client.post("/mengui/record_second_review", cookies=cookies, data={
+        "rx_id": rx_id, "check_id": check_id, "verdict": "不合理", "note": "维持", "csrftoken": form_token}))
+    assert done.status_code == 302
+    row = conn.execute("SELECT status, second_verdict, second_reviewer, second_note FROM appeals WHERE rx_id = ?",
+                       (rx_id,)).fetchone()
+    assert row == ("upheld", "unreasonable", "zhangwei", "维持")
+    history = conn.execute("SELECT verdict, previous_verdict, reviewer FROM verdict_history "
+                           "WHERE rx_id = ? AND check_id = ? ORDER BY id", (rx_id, check_id)).fetchall()
+    assert history[-1] == ("unreasonable", "unreasonable", "zhangwei") and len(history) >= 2
+    # a second 复审 is refused with the trigger's Chinese message, and nothing changes
+    again = asyncio.run(ds.client.post("/mengui/record_second_review", cookies=cookies, data={
+        "rx_id": rx_id, "check_id": check_id, "verdict": "合理", "note": "", "csrftoken": form_token, "_json": "1"}))
+    assert again.json()["ok"] is False and "不能再次复审" in again.json()["message"]
+    # a 复审 of a flag nobody appealed is refused too
+    other = conn.execute("SELECT rx_id, check_id FROM flags WHERE rx_id NOT IN (SELECT rx_id FROM appeals)").fetchone()
+    refused = asyncio.run(ds.client.post("/mengui/record_second_review", cookies=cookies, data={
+        "rx_id": other[0], "check_id": other[1], "verdict": "合理", "note": "", "csrftoken": form_token, "_json": "1"}))
+    assert refused.json()["ok"] is False and "没有申诉" in refused.json()["message"]
+    assert conn.execute("SELECT status FROM appeals WHERE rx_id = ?", (rx_id,)).fetchone()[0] == "upheld"

@@ -34,6 +34,10 @@ def test_demo_command_generates_loads_and_audits(tmp_path):
     assert result.exit_code == 0, result.output
     assert "2026-10：导入" in result.output and "审核完成" in result.output
     assert "datasette" in result.output
+    # the insurance office's deductions and the doctors' appeals are part of the story
+    assert "医保扣款（开方医师全额承担）" in result.output and "未能归属到医师" in result.output
+    assert (tmp_path / "demo" / "output" / "deductions-2026-10.csv").exists()
+    assert "复审改判合理" in result.output and "公示名单第 2 版" in result.output
     conn = sqlite3.connect(tmp_path / "demo" / "mengui.db")
     assert conn.execute("SELECT count(*) FROM prescriptions").fetchone()[0] > 1000
     assert conn.execute("SELECT count(DISTINCT check_id) FROM flags").fetchone()[0] == 4
@@ -45,3 +49,4 @@ def test_demo_command_generates_loads_and_audits(tmp_path):
     assert again.exit_code == 0
     assert conn.execute("SELECT count(*) FROM audit_runs").fetchone()[0] == 2
     assert conn.execute("SELECT count(DISTINCT run_id) FROM flags").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM appeals").fetchone()[0] == 2  # the rerun filed nothing again
