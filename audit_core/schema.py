@@ -314,6 +314,31 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX IF EXISTS prescriptions_doctor
         """,
     ),
+    (
+        7,
+        "warning levels and measures on flags; monitoring-only checks",
+        """
+        ALTER TABLE flags ADD COLUMN measure REAL;
+        ALTER TABLE flags ADD COLUMN level TEXT;
+        ALTER TABLE flags ADD COLUMN level_rank INTEGER;
+        ALTER TABLE flags ADD COLUMN monitoring INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checks ADD COLUMN monitoring INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX flags_month_level ON flags (month, level_rank);
+        DROP VIEW flag_status;
+        CREATE VIEW flag_status AS
+        SELECT f.rx_id, f.check_id, f.month, f.rx_date, f.doctor_code, f.department, f.patient_id, f.detail,
+               f.amount_fen, f.limit_fen, f.related_rx_id, f.needs_review, f.run_id,
+               v.verdict, v.reviewer, v.reviewed_at, v.note AS verdict_note,
+               CASE WHEN f.monitoring = 1 THEN 'monitoring'
+                    WHEN v.verdict IS NOT NULL THEN v.verdict
+                    WHEN f.needs_review = 1 THEN 'pending'
+                    ELSE 'unreasonable_unreviewed' END AS status,
+               CASE WHEN f.monitoring = 1 THEN 0
+                    ELSE coalesce(v.verdict = 'unreasonable', f.needs_review = 0) END AS counts,
+               f.level, f.level_rank, f.measure, f.monitoring
+        FROM flags f LEFT JOIN verdicts v ON v.rx_id = f.rx_id AND v.check_id = f.check_id
+        """,
+    ),
 ]
 
 
