@@ -17,7 +17,8 @@ TEMP tables it can read (documented in ``docs/plugins.md``):
     numbers, inclusive), ``disease_count``.
 
 A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects
-``rx_id, detail, amount_fen, limit_fen, related_rx_id``.
+``rx_id, detail, amount_fen, limit_fen, related_rx_id`` and optionally ``measure`` (a number the
+ruleset's ``levels`` thresholds grade into warning levels).
 """
 
 from __future__ import annotations
@@ -84,10 +85,14 @@ class AuditContext:
             self._items_min = min_diseases
 
     def add_flags(self, sql: str, params=()) -> int:
-        """Insert the rows selected by ``sql`` (rx_id, detail, amount_fen, limit_fen, related_rx_id) as flags."""
+        """Insert the rows selected by ``sql`` (rx_id, detail, amount_fen, limit_fen, related_rx_id and,
+        optionally, ``measure``: the number the ruleset's ``levels`` grade) as flags."""
+        # LIMIT 0 only prepares the statement: its column names tell whether it selects a measure
+        columns = {d[0] for d in self.conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description}
+        measure = "measure" if "measure" in columns else "NULL"
         cursor = self.conn.execute(
-            "INSERT INTO temp.new_flags (check_id, rx_id, detail, amount_fen, limit_fen, related_rx_id) "
-            f"SELECT '{self.check.id}', rx_id, detail, amount_fen, limit_fen, related_rx_id FROM ({sql})",
+            "INSERT INTO temp.new_flags (check_id, rx_id, detail, amount_fen, limit_fen, related_rx_id, measure) "
+            f"SELECT '{self.check.id}', rx_id, detail, amount_fen, limit_fen, related_rx_id, {measure} FROM ({sql})",
             params,
         )
         return cursor.rowcount

@@ -21,7 +21,11 @@ previous supply has ended).  On top of it, each month gets a set of *planted*
 cases — violations and look-alike edge cases that must **not** be flagged —
 listed in the returned manifest so tests can compare an audit's flags with
 the truth.  Planted cases use their own patients, so they never interact
-with the normal data or with each other.
+with the normal data or with each other.  The cases of the monitoring checks
+(``revoked_doctor``, ``over_supply``, ``frequent_visits``, ``doctor_outlier``)
+come from a second random stream and two extra roster doctors (a 进修医师
+without the 定岗 qualification, a high-cost cardiologist), so the rest of the
+data is what it was before those checks existed.
 
 Realistic quirks that loaders and checks must cope with: ~15 % of items have
 no national drug code (old HIS records, only the name identifies the drug),
@@ -402,6 +406,7 @@ class Doctor:
     code: str
     name: str
     department: str
+    qualified: bool = True  # holds the 医保定岗医师 qualification (doctors.csv ``qualified``)
 
 
 @dataclass
@@ -1099,6 +1104,59 @@ class _Planter:
         self.record("uncertified", "uncertified", True, [rx],
                     note=f"the patient's only certification (M03900) ended {valid_to}, before this month")
 
+    # -- monitoring checks (planted with their own random stream, see build_demo_data) ---------
+    def unqualified_doctor(self, doctor: Doctor) -> None:
+        patient = self.patient(["M03900"])
+        rx = self.rx(patient, doctor, self.day(), ["M03900"],
+                     [self.item(patient, "amlodipine", 28, product=0), self.item(patient, "metoprolol", 28)])
+        self.record("unqualified_doctor", "revoked_doctor", True, [rx],
+                    note=f"{doctor.code} is a 进修医师 marked qualified = 0 in the roster: no 门规 prescribing")
+
+    def over_supply(self) -> None:
+        doctor = self.other_doctor("心血管内科", [])
+        patient = self.patient(["M03900"])
+        rx = self.rx(patient, doctor, self.day(), ["M03900"], [self.item(patient, "amlodipine", 60, product=0)])
+        self.record("over_supply_far", "over_supply", True, [rx],
+                    note="苯磺酸氨氯地平片 for 60 days under 高血压病 (max 30): 30 days over")
+        doctor = self.other_doctor("内分泌科", [])
+        patient = self.patient(["M01600"])
+        rx = self.rx(patient, doctor, self.day(), ["M01600"], [self.item(patient, "metformin", 45, product=0)])
+        self.record("over_supply_some", "over_supply", True, [rx],
+                    note="盐酸二甲双胍片 for 45 days under 糖尿病 (max 30): 15 days over")
+        doctor = self.other_doctor("消化内科(肝病)", [])
+        patient = self.patient(["M00201"])
+        rx = self.rx(patient, doctor, self.day(), ["M00201"], [self.item(patient, "entecavir", 84, product=0)])
+        self.record("long_rx_ok", "over_supply", False, [rx],
+                    note="恩替卡韦片 for 84 days under 慢性乙型肝炎: exactly the disease's 84-day maximum")
+        patient = self.patient(["M03900", "M00201"])
+        rx = self.rx(patient, doctor, self.day(), ["M03900", "M00201"],
+                     [self.item(patient, "amlodipine", 56, product=0), self.item(patient, "entecavir", 56, product=0)])
+        self.record("multi_disease_long_ok", "over_supply", False, [rx],
+                    note="56 days of 苯磺酸氨氯地平片 billed under 高血压病 and 慢性乙型肝炎: the most generous "
+                         "allowance (84 days) applies")
+
+    def frequent_visits(self, visits: int = 11, limit: int = 8) -> None:
+        patient = self.patient(["M03900"])
+        avoid = {d.code for d in self.offenders.values()}
+        doctors = self.rng.sample([d for d in self.by_dept["心血管内科"] if d.code not in avoid], 3)
+        days = sorted(self.rng.sample(_workdays(self.first, self.last), visits))
+        rxs = [self.rx(patient, doctors[n % 3], day, ["M03900"], [self.item(patient, "amlodipine", 7, product=1)])
+               for n, day in enumerate(days)]
+        self.record("frequent_visits", "frequent_visits", True, rxs[limit:], rxs[:limit],
+                    note=f"{visits} visits with three cardiologists in the month: visits {limit + 1}-{visits} are "
+                         f"over the limit of {limit}")
+
+    def doctor_outlier(self, doctor: Doctor, visits: int = 24) -> None:
+        rxs = []
+        for n in range(visits):
+            patient = self.patient(["M03900"])
+            days = 28 if n == 0 else 21  # the first is the doctor's largest prescription of the month
+            rxs.append(self.rx(patient, doctor, self.day(), ["M03900"],
+                               [self.item(patient, "nifedipine", days, product=0)]))
+        self.record("doctor_outlier", "doctor_outlier", True, rxs[:1], rxs[1:],
+                    note=f"{doctor.code} writes {visits} visits of 硝苯地平控释片 at about 98-130 元 each, far above "
+                         "the cardiology median per visit; the finding is attached to the largest prescription")
+
 
 # ---------------------------------------------------------------------------
 # Assembly
@@ -1113,6 +1171,34 @@ def _assign_ids(prescriptions: list[Prescription]) -> list[Prescription]:
         serial_by_day[day] = serial_by_day.get(day, 0) + 1
         rx.rx_id = f"R{day:%Y%m%d}{serial_by_day[day]:05d}"
     return ordered
+
+
+#: doctors only the monitoring cases use: a 进修医师 without the 定岗 qualification and a high-cost cardiologist
+EXTRA_DOCTORS = [Doctor("YS0899", "孟凡超", "全科医学科", qualified=False), Doctor("YS0199", "韩立军", "心血管内科")]
+
+
+def _plant_monitoring_cases(seed, months, doctors, by_dept, offenders, ids, factory, patients, planted) -> None:
+    """Cases for the monitoring checks (revoked_doctor, over_supply, frequent_visits, doctor_outlier).
+
+    They draw from their own random stream and come after everything else, so the normal data and the
+    original planted cases stay exactly what they were before these checks existed."""
+    rng = random.Random(seed + 1)
+    extra_ids = _IdPool(rng)
+    extra_ids.used = ids.used
+    extra = _RxFactory(rng)
+    extra.seq = factory.seq
+    unqualified, outlier = EXTRA_DOCTORS
+    doctors.extend(EXTRA_DOCTORS)
+    for index, month in enumerate(months):
+        m_first, m_last = _month_bounds(month)
+        planter = _Planter(rng, extra, extra_ids, by_dept, offenders, None, patients, m_first, m_last,
+                           index, len(months))
+        planter.unqualified_doctor(unqualified)
+        planter.over_supply()
+        planter.frequent_visits()
+        planter.doctor_outlier(outlier)
+        planted[month].extend(planter.cases)
+    factory.all.extend(extra.all)
 
 
 def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 600) -> DemoData:
@@ -1159,6 +1245,7 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
         planter.same_effect()
         planter.uncertified()
         planted[month] = planter.cases
+    _plant_monitoring_cases(seed, months, doctors, by_dept, offenders, ids, factory, patients, planted)
 
     prescriptions = _assign_ids(factory.all)
     for cases in planted.values():
@@ -1182,7 +1269,7 @@ def _csv_bytes(header: list[str], rows, encoding: str) -> bytes:
 
 
 def _doctor_rows(data: DemoData):
-    return [[d.code, d.name, d.department, "1"] for d in data.doctors]
+    return [[d.code, d.name, d.department, "1" if d.qualified else "0"] for d in data.doctors]
 
 
 def _certification_rows(data: DemoData):

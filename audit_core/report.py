@@ -27,7 +27,7 @@ AMOUNT_CAP = "amount_cap"
 LEVEL_LABELS = {3: "三级", 2: "二级", 1: "一级"}
 ACTION_LABELS = {"publish_code": "公示医师代码", "publish_name": "公示医师姓名", "revoke": "取消医保定岗医师资格"}
 STATUS_LABELS = {"unreasonable": "不合理", "reasonable": "合理", "pending": "待审核",
-                 "unreasonable_unreviewed": "计入未复核"}
+                 "unreasonable_unreviewed": "计入未复核", "monitoring": "监测"}
 NO_NAME_AT_LEVEL_1 = "（一级不公示姓名）"
 PATIENT_MASK = "〔已隐去〕"
 # 18-digit (or 15-digit) identity numbers, in case a plugin's detail text carries one.
@@ -232,10 +232,20 @@ def _per_check(conn, month: str) -> dict[str, dict]:
                   coalesce(sum(status = 'reasonable'), 0) AS reasonable,
                   coalesce(sum(status = 'pending'), 0) AS pending,
                   coalesce(sum(status = 'unreasonable_unreviewed'), 0) AS unreviewed,
-                  max(needs_review) AS needs_review
+                  coalesce(sum(status = 'monitoring'), 0) AS monitoring,
+                  max(needs_review) AS needs_review, max(monitoring) AS is_monitoring
            FROM flag_status WHERE month = ? GROUP BY check_id""",
         (month,),
     )}
+
+
+def _per_level(conn, month: str) -> tuple[list[str], dict[tuple[str, str], int]]:
+    """The month's warning-level names (mildest first) and the flag count per (check, level)."""
+    rows = conn.execute(
+        "SELECT check_id, level, level_rank, count(*) AS n FROM flags WHERE month = ? AND level IS NOT NULL "
+        "GROUP BY check_id, level, level_rank ORDER BY level_rank", (month,)).fetchall()
+    names = list(dict.fromkeys(r["level"] for r in rows))
+    return names, {(r["check_id"], r["level"]): r["n"] for r in rows}
 
 
 def _per_department(conn, month: str, check_ids: list[str]) -> list[sqlite3.Row]:
@@ -337,6 +347,10 @@ tr { break-inside: avoid; }
 .level-2 { background: #fff0d6; color: #8a4b00; border: 1px solid #f0c27a; }
 .level-1 { background: #e7f0fb; color: #1f4e79; border: 1px solid #a9c4e4; }
 .empty { color: var(--muted); padding: 8px 0; }
+.warn-level { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; white-space: nowrap; }
+.warn-level-1 { background: #e7f0fb; color: #1f4e79; }
+.warn-level-2 { background: #fff0d6; color: #8a4b00; }
+.warn-level-3 { background: #fde2e0; color: #8e1b14; }
 footer { margin-top: 30px; padding-top: 10px; border-top: 1px solid var(--line); color: var(--muted); font-size: 12px; }
 @media (max-width: 720px) { .kpis { grid-template-columns: repeat(2, 1fr); } main { padding: 16px; } }
 @page { size: A4; margin: 14mm 12mm; }
@@ -399,8 +413,11 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
     colours = check_colours(check_ids)
     label_colours = {titles[cid]: colours[cid] for cid in check_ids}
     needs_review = {c["id"]: bool(c.get("needs_review")) for c in run_checks if "needs_review" in c}
+    monitoring = {c["id"] for c in run_checks if c.get("monitoring")}
     for cid, row in per_check.items():
         needs_review.setdefault(cid, bool(row["needs_review"]))
+        if row["is_monitoring"]:
+            monitoring.add(cid)
 
     page_title = f"{month_title(month)}门规处方审核月报"
     parts: list[str] = [
@@ -490,14 +507,17 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
     # 4. per check
     parts.append('<section id="checks"><h2>各规则审核情况</h2>')
     parts.append('<table><thead><tr><th>规则</th><th class="num">标记数</th><th class="num">不合理</th>'
-                 '<th class="num">合理</th><th class="num">待审核</th><th class="num">计入未复核</th></tr></thead><tbody>')
-    totals = dict.fromkeys(("flags", "unreasonable", "reasonable", "pending", "unreviewed"), 0)
+                 '<th class="num">合理</th><th class="num">待审核</th><th class="num">计入未复核</th>'
+                 '<th class="num">监测</th></tr></thead><tbody>')
+    totals = dict.fromkeys(("flags", "unreasonable", "reasonable", "pending", "unreviewed", "monitoring"), 0)
     for cid in check_ids:
         if cid not in per_check and cid not in {c["id"] for c in run_checks}:
             continue  # seen only in earlier months
         row = per_check.get(cid, {})
         hint = ""
-        if cid in needs_review:
+        if cid in monitoring:
+            hint = "监测规则，仅供参考，不计入"
+        elif cid in needs_review:
             hint = "需委员会判定不合理后计入" if needs_review[cid] else "未被判为合理即计入"
         parts.append(
             f'<tr><td><span class="swatch" style="background:{esc(colours[cid])}"></span>{esc(titles[cid])}'
@@ -508,7 +528,32 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
             totals[k] += int(row.get(k) or 0)
     parts.append("</tbody><tfoot><tr><td>合计</td>" + "".join(_cell(v) for v in totals.values()) + "</tr></tfoot></table>")
     parts.append('<p class="meta">不合理 / 合理：药事委员会的结论；待审核：需委员会判定、尚无结论；'
-                 "计入未复核：规则规定无需等待判定、委员会未判为合理，直接计入不合理处方。</p></section>")
+                 "计入未复核：规则规定无需等待判定、委员会未判为合理，直接计入不合理处方；"
+                 "监测：监测规则的标记，供委员会和医保办参考，从不计入不合理处方与三级公示。</p></section>")
+
+    # 4b. warning levels: flags per check and level
+    level_names, per_level = _per_level(conn, month)
+    parts.append('<section id="levels"><h2>各规则预警级别</h2>')
+    if per_level:
+        level_checks = [cid for cid in check_ids if any((cid, name) in per_level for name in level_names)]
+        rank_colours = ["#5b8fc7", "#e0a030", "#c0392b"]
+        chart = stacked_bars([titles[cid] for cid in level_checks],
+                             {name: [per_level.get((cid, name), 0) for cid in level_checks] for name in level_names},
+                             title=f"{month_title(month)}各规则标记的预警级别", unit="条",
+                             colors=dict(zip(level_names, rank_colours)),
+                             chart_id=f"levels-{month}")
+        parts.append(f"<figure>{chart}<figcaption>每条标记按规则集的分级界值定级（由轻到重："
+                     f"{esc('、'.join(level_names))}）。</figcaption></figure>")
+        head = "".join(f'<th class="num"><span class="warn-level warn-level-{min(i + 1, 3)}">{esc(name)}</span></th>'
+                       for i, name in enumerate(level_names))
+        parts.append(f'<table><thead><tr><th>规则</th>{head}<th class="num">合计</th></tr></thead><tbody>')
+        for cid in level_checks:
+            cells = [per_level.get((cid, name), 0) for name in level_names]
+            parts.append(f"<tr><td>{esc(titles[cid])}</td>{''.join(_cell(v) for v in cells)}{_cell(sum(cells))}</tr>")
+        parts.append("</tbody></table>")
+    else:
+        parts.append('<p class="empty">本月没有标记。</p>')
+    parts.append("</section>")
 
     # 5. per department
     month_checks = [cid for cid in check_ids if cid in per_check]

@@ -31,12 +31,18 @@ class RulesetError(MenguiError):
 
 DEFAULT_APPEAL_DAYS = 15  # when a ruleset has no [appeals] section
 MAX_APPEAL_DAYS = 365
+DEFAULT_LEVELS = ["提示", "预警", "违规"]
+#: keys of a ``[checks.<id>]`` section that the core reads itself (not passed to the check as params)
+CORE_CHECK_KEYS = {"needs_review", "monitoring", "levels", "level"}
 
 
 @dataclass
 class CheckConfig:
     needs_review: bool
     params: dict
+    monitoring: bool = False  # flags are for monitoring only: they never count toward the ladder
+    thresholds: list[float] | None = None  # one lower bound (inclusive) per level name, ascending
+    level: str | None = None  # the level of a flag without a measure (or when no thresholds are given)
 
 
 @dataclass
@@ -73,6 +79,7 @@ class Ruleset:
     raw: dict
     extends: str | None = None
     appeal_days: int = DEFAULT_APPEAL_DAYS  # a doctor may appeal a 不合理 verdict within this many days
+    levels: list[str] = field(default_factory=lambda: list(DEFAULT_LEVELS))
 
     def disease_name(self, code: str) -> str | None:
         return next((d.name for d in self.diseases if d.code == code), None)
@@ -332,6 +339,7 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
                 problem(f"same_effect.allowed[{i}]", f"通用名「{drug}」不在药品目录中", "same_effect.allowed")
         same_effect.allowed.append((drugs[0], drugs[1], entry.get("reason", "")))
 
+    level_names = _level_names(data.get("levels", {}), problem)
     checks: dict[str, CheckConfig] = {}
     raw_checks = data.get("checks", {})
     if not isinstance(raw_checks, dict) or not raw_checks:
@@ -341,21 +349,32 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
         if not isinstance(section, dict):
             problem(f"checks.{check_id}", "应为表（[checks.xxx]）")
             continue
-        review = section.get("needs_review")
+        monitoring = section.get("monitoring", False)
+        if not isinstance(monitoring, bool):
+            problem(f"checks.{check_id}.monitoring", "应为 true 或 false", f"checks.{check_id}")
+            monitoring = False
+        review = section.get("needs_review", False if monitoring else None)
         if not isinstance(review, bool):
             problem(f"checks.{check_id}.needs_review", "必填，应为 true 或 false", f"checks.{check_id}")
             review = True
+        elif monitoring and review:
+            problem(f"checks.{check_id}.needs_review", "监测规则（monitoring = true）的标记从不计入公示，"
+                    "不能同时要求委员会审核（needs_review 应为 false 或省略）", f"checks.{check_id}")
+        thresholds, level = _check_levels(check_id, section, level_names, problem)
         if known_checks is not None and check_id not in known_checks:
             problem(f"checks.{check_id}", f"没有已安装的插件提供规则 {check_id}（已注册：{'、'.join(sorted(known_checks))}）",
                     f"checks.{check_id}")
-        params = {k: v for k, v in section.items() if k != "needs_review"}
+        params = {k: v for k, v in section.items() if k not in CORE_CHECK_KEYS}
         for key, value in params.items():
             if key.endswith("_cap") or key.endswith("_yuan"):
                 try:
                     yuan_to_fen(value)
                 except ValueError:
                     problem(f"checks.{check_id}.{key}", f"金额应为元，最多两位小数，如 \"150.00\"，实际为 {value!r}", f"checks.{check_id}")
-        checks[check_id] = CheckConfig(review, params)
+            elif key.startswith(("min_", "max_")) and (not _is_number(value) or value < 0):
+                problem(f"checks.{check_id}.{key}", f"应为不小于 0 的数，实际为 {value!r}", f"checks.{check_id}")
+        _check_disease_table(check_id, params.get("diseases"), seen_codes, problem)
+        checks[check_id] = CheckConfig(review and not monitoring, params, monitoring, thresholds, level)
 
     appeals = data.get("appeals", {})
     appeal_days = DEFAULT_APPEAL_DAYS
@@ -379,7 +398,61 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
         insurance_types=list(data.get("insurance_types", [])), exempt_diseases=list(exempt),
         checks=checks, diseases=diseases, drug_classes=drug_classes, same_effect=same_effect,
         ladder=dict(data.get("ladder", {})), raw=data, extends=data.get("extends"), appeal_days=appeal_days,
+        levels=level_names,
     )
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _level_names(table, problem) -> list[str]:
+    """``[levels] names = [...]``: the level names, mildest first (default 提示、预警、违规)."""
+    if not isinstance(table, dict):
+        problem("levels", "应为表：[levels] names = [\"提示\", \"预警\", \"违规\"]")
+        return list(DEFAULT_LEVELS)
+    names = table.get("names", DEFAULT_LEVELS)
+    if (not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names)
+            or len(set(names)) != len(names)):
+        problem("levels.names", f"应为不重复、非空的级别名称列表（由轻到重），如 [\"提示\", \"预警\", \"违规\"]，实际为 {names!r}",
+                "levels")
+        return list(DEFAULT_LEVELS)
+    return list(names)
+
+
+def _check_levels(check_id, section, names, problem) -> tuple[list[float] | None, str | None]:
+    """A check's ``levels`` (one ascending threshold per level name) and ``level`` (a fixed level name)."""
+    key = f"checks.{check_id}"
+    level = section.get("level")
+    if level is not None and level not in names:
+        problem(f"{key}.level", f"应为级别名称之一（{'、'.join(names)}），实际为 {level!r}", key)
+        level = None
+    thresholds = section.get("levels")
+    if thresholds is None:
+        return None, level
+    expected = f"应为 {len(names)} 个递增的数值，依次为「{'」「'.join(names)}」的起点（含本数），如 [1, 10, 50]"
+    if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(map(_is_number, thresholds)):
+        problem(f"{key}.levels", f"{expected}，实际为 {thresholds!r}", key)
+        return None, level
+    if any(b <= a for a, b in zip(thresholds, thresholds[1:])):
+        problem(f"{key}.levels", f"{expected}：后一个必须大于前一个，实际为 {thresholds!r}", key)
+        return None, level
+    return [float(t) for t in thresholds], level
+
+
+def _check_disease_table(check_id, table, catalog_codes, problem) -> None:
+    """``[checks.<id>.diseases]``: catalog code → a number (e.g. a per-disease maximum)."""
+    if table is None:
+        return
+    key = f"checks.{check_id}.diseases"
+    if not isinstance(table, dict):
+        problem(key, "应为表：病种编码 = 数值", key)
+        return
+    for code, value in table.items():
+        if catalog_codes and code not in catalog_codes:
+            problem(f"{key}.{code}", f"病种 {code} 不在病种目录中")
+        if not _is_number(value) or value <= 0:
+            problem(f"{key}.{code}", f"病种 {code} 的值应为正数，实际为 {value!r}")
 
 
 def available() -> dict[str, Path]:

@@ -39,6 +39,7 @@ class AuditResult:
     flags: int
     by_check: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    by_level: dict[str, dict[str, int]] = field(default_factory=dict)  # check id -> level name -> flags
 
 
 # ---------------------------------------------------------------- shared TEMP tables
@@ -74,7 +75,7 @@ def _token_map_sql(source: str) -> str:
 
 TEMP_TABLES = ("audit_rx", "audit_items", "month_rx", "rx_codes", "token_map", "cert_month", "patient_counts",
                "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
-               "allowed_pairs", "code_prefixes", "exempt_codes")
+               "allowed_pairs", "code_prefixes", "exempt_codes", "check_settings", "level_thresholds", "merged_flags")
 
 
 def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
@@ -177,7 +178,7 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
     conn.execute(
         """
         CREATE TEMP TABLE new_flags (check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER,
-                                     limit_fen INTEGER, related_rx_id TEXT)
+                                     limit_fen INTEGER, related_rx_id TEXT, measure REAL)
         """
     )
     return conn.execute("SELECT count(*) FROM audit_rx").fetchone()[0]
@@ -334,11 +335,13 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
                 ) from ex
             if progress:
                 progress(check)
+        _grade_flags(conn, ruleset, checks)
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
     plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
-    check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review} for c in checks]
+    check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review,
+                   "monitoring": ruleset.checks[c.id].monitoring} for c in checks]
     with transaction(conn):
         cursor = conn.execute(
             "INSERT INTO audit_runs (month, ruleset, ruleset_path, ruleset_version, checks, plugins, started_at, notes) "
@@ -348,27 +351,33 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
         )
         run_id = cursor.lastrowid
         conn.executemany(
-            "INSERT INTO checks (check_id, title, description, needs_review, plugin) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO checks (check_id, title, description, needs_review, plugin, monitoring) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (check_id) DO UPDATE SET title = excluded.title, description = excluded.description, "
-            "needs_review = excluded.needs_review, plugin = excluded.plugin",
-            [(c.id, c.title, c.description, int(ruleset.checks[c.id].needs_review), c.plugin) for c in checks],
+            "needs_review = excluded.needs_review, plugin = excluded.plugin, monitoring = excluded.monitoring",
+            [(c.id, c.title, c.description, int(ruleset.checks[c.id].needs_review), c.plugin,
+              int(ruleset.checks[c.id].monitoring)) for c in checks],
         )
         conn.execute("DELETE FROM flags WHERE month = ?", (month,))
         conn.execute(
             """
             INSERT INTO flags (rx_id, check_id, month, rx_date, doctor_code, department, patient_id,
-                               detail, amount_fen, limit_fen, related_rx_id, run_id, needs_review)
+                               detail, amount_fen, limit_fen, related_rx_id, run_id, needs_review,
+                               measure, level, level_rank, monitoring)
             SELECT f.rx_id, f.check_id, :month, r.rx_date, r.doctor_code, r.department, r.patient_id,
-                   group_concat(f.detail, '；'), max(f.amount_fen), max(f.limit_fen), min(f.related_rx_id), :run_id,
-                   (SELECT value FROM json_each(:review) WHERE key = f.check_id)
-            FROM temp.new_flags f JOIN temp.audit_rx r USING (rx_id)
-            GROUP BY f.rx_id, f.check_id
+                   f.detail, f.amount_fen, f.limit_fen, f.related_rx_id, :run_id, f.needs_review,
+                   f.measure, n.value, f.level_rank, f.monitoring
+            FROM temp.merged_flags f JOIN temp.audit_rx r USING (rx_id)
+            JOIN json_each(:names) n ON n.key = f.level_rank - 1
             """,
-            {"month": month, "run_id": run_id,
-             "review": json.dumps({c.id: int(ruleset.checks[c.id].needs_review) for c in checks})},
+            {"month": month, "run_id": run_id, "names": json.dumps(ruleset.levels, ensure_ascii=False)},
         )
-        by_check = {row[0]: row[1] for row in conn.execute(
-            "SELECT check_id, count(*) FROM flags WHERE month = ? GROUP BY check_id", (month,))}
+        by_level: dict[str, dict[str, int]] = {}
+        for check_id, level, n in conn.execute(
+                "SELECT check_id, level, count(*) FROM flags WHERE month = ? GROUP BY 1, 2 ORDER BY 1, level_rank",
+                (month,)):
+            by_level.setdefault(check_id, {})[level] = n
+        by_check = {check_id: sum(levels.values()) for check_id, levels in by_level.items()}
         orphans = conn.execute(
             """
             SELECT count(*) FROM verdicts v JOIN prescriptions p ON p.rx_id = v.rx_id
@@ -383,7 +392,46 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
         total = sum(by_check.values())
         conn.execute("UPDATE audit_runs SET finished_at = ?, flag_count = ? WHERE run_id = ?", (now(), total, run_id))
     return AuditResult(run_id, month, ruleset, checks, count, total,
-                       {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes)
+                       {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes, by_level)
+
+
+def _grade_flags(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]) -> None:
+    """``merged_flags``: one row per (rx_id, check_id) with its warning level, computed set-based.
+
+    ``check_settings`` holds each check's ``needs_review``, ``monitoring`` and fixed level rank (the
+    ruleset's ``level``, else the most severe); ``level_thresholds`` one row per graded level
+    (``level_rank`` 1..n, ``threshold``). A flag's level is the highest rank whose threshold its
+    measure reaches; a measure below every threshold gets rank 1; no measure, or a check without
+    thresholds, gets the fixed rank.
+    """
+    conn.execute("CREATE TEMP TABLE check_settings (check_id TEXT PRIMARY KEY, needs_review INTEGER, "
+                 "monitoring INTEGER, fixed_rank INTEGER, graded INTEGER)")
+    conn.execute("CREATE TEMP TABLE level_thresholds (check_id TEXT, level_rank INTEGER, threshold REAL, "
+                 "PRIMARY KEY (check_id, level_rank))")
+    settings, thresholds = [], []
+    for check in checks:
+        config = ruleset.checks[check.id]
+        fixed = ruleset.levels.index(config.level) + 1 if config.level else len(ruleset.levels)
+        settings.append((check.id, int(config.needs_review), int(config.monitoring), fixed, int(bool(config.thresholds))))
+        thresholds += [(check.id, rank, t) for rank, t in enumerate(config.thresholds or [], 1)]
+    conn.executemany("INSERT INTO check_settings VALUES (?, ?, ?, ?, ?)", settings)
+    conn.executemany("INSERT INTO level_thresholds VALUES (?, ?, ?)", thresholds)
+    conn.execute(
+        """
+        CREATE TEMP TABLE merged_flags AS
+        SELECT m.*, s.needs_review, s.monitoring,
+               CASE WHEN m.measure IS NULL OR NOT s.graded THEN s.fixed_rank
+                    ELSE coalesce((SELECT max(t.level_rank) FROM temp.level_thresholds t
+                                   WHERE t.check_id = m.check_id AND m.measure >= t.threshold), 1)
+               END AS level_rank
+        FROM (
+            SELECT rx_id, check_id, group_concat(detail, '；') AS detail, max(amount_fen) AS amount_fen,
+                   max(limit_fen) AS limit_fen, min(related_rx_id) AS related_rx_id, max(measure) AS measure
+            FROM temp.new_flags GROUP BY rx_id, check_id
+        ) m
+        JOIN temp.check_settings s ON s.check_id = m.check_id
+        """
+    )
 
 
 def summary_by_department(conn: sqlite3.Connection, month: str) -> list[sqlite3.Row]:

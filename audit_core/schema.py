@@ -314,8 +314,31 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX IF EXISTS prescriptions_doctor
         """,
     ),
-    # Number 7 belongs to another branch (checks and warning levels); ``migrate`` applies whatever
-    # is missing, so a database may record 8 before 7.
+    (
+        7,
+        "warning levels and measures on flags; monitoring-only checks",
+        """
+        ALTER TABLE flags ADD COLUMN measure REAL;
+        ALTER TABLE flags ADD COLUMN level TEXT;
+        ALTER TABLE flags ADD COLUMN level_rank INTEGER;
+        ALTER TABLE flags ADD COLUMN monitoring INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE checks ADD COLUMN monitoring INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX flags_month_level ON flags (month, level_rank);
+        DROP VIEW flag_status;
+        CREATE VIEW flag_status AS
+        SELECT f.rx_id, f.check_id, f.month, f.rx_date, f.doctor_code, f.department, f.patient_id, f.detail,
+               f.amount_fen, f.limit_fen, f.related_rx_id, f.needs_review, f.run_id,
+               v.verdict, v.reviewer, v.reviewed_at, v.note AS verdict_note,
+               CASE WHEN f.monitoring = 1 THEN 'monitoring'
+                    WHEN v.verdict IS NOT NULL THEN v.verdict
+                    WHEN f.needs_review = 1 THEN 'pending'
+                    ELSE 'unreasonable_unreviewed' END AS status,
+               CASE WHEN f.monitoring = 1 THEN 0
+                    ELSE coalesce(v.verdict = 'unreasonable', f.needs_review = 0) END AS counts,
+               f.level, f.level_rank, f.measure, f.monitoring
+        FROM flags f LEFT JOIN verdicts v ON v.rx_id = f.rx_id AND v.check_id = f.check_id
+        """,
+    ),
     (
         8,
         "appeals and second review (复审); flag_status uses the final verdict; deduction attribution",
@@ -410,10 +433,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
                CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewer ELSE v.reviewer END AS reviewer,
                CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewed_at ELSE v.reviewed_at END AS reviewed_at,
                CASE WHEN a.second_verdict IS NOT NULL THEN a.second_note ELSE v.note END AS verdict_note,
-               CASE WHEN coalesce(a.second_verdict, v.verdict) IS NOT NULL THEN coalesce(a.second_verdict, v.verdict)
+               CASE WHEN f.monitoring = 1 THEN 'monitoring'
+                    WHEN coalesce(a.second_verdict, v.verdict) IS NOT NULL THEN coalesce(a.second_verdict, v.verdict)
                     WHEN f.needs_review = 1 THEN 'pending'
                     ELSE 'unreasonable_unreviewed' END AS status,
-               coalesce(coalesce(a.second_verdict, v.verdict) = 'unreasonable', f.needs_review = 0) AS counts,
+               CASE WHEN f.monitoring = 1 THEN 0
+                    ELSE coalesce(coalesce(a.second_verdict, v.verdict) = 'unreasonable', f.needs_review = 0) END
+                   AS counts,
+               f.level, f.level_rank, f.measure, f.monitoring,
                v.verdict AS first_verdict,
                a.status AS appeal_status
         FROM flags f

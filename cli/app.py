@@ -159,13 +159,28 @@ def audit(db, month, ruleset_name):
     print_audit_summary(conn, result)
 
 
+def counting(config) -> str:
+    """How a check's flags count toward the ladder, in the clerk's words."""
+    return "监测（不计入）" if config.monitoring else "需审核" if config.needs_review else "直接计入"
+
+
+def level_text(config, names) -> str:
+    """A check's warning levels, e.g. ``提示≥0，预警≥10，违规≥50`` or ``违规``."""
+    if config.thresholds:
+        return "，".join(f"{name}≥{t:g}" for name, t in zip(names, config.thresholds))
+    return config.level or names[-1]
+
+
 def print_audit_summary(conn, result) -> None:
     rs = result.ruleset
     click.echo(f"\n{result.month} 审核完成（规则集 {rs.name} {rs.version}，运行编号 {result.run_id}）")
     click.echo(f"审核处方 {result.prescriptions} 张，标记 {result.flags} 条。\n")
-    rows = [[c.title, c.id, "需审核" if rs.checks[c.id].needs_review else "直接计入", result.by_check.get(c.id, 0)]
+    levels = rs.levels
+    rows = [[c.title, c.id, counting(rs.checks[c.id])]
+            + [result.by_level.get(c.id, {}).get(name, 0) for name in levels] + [result.by_check.get(c.id, 0)]
             for c in result.checks]
-    click.echo(table(["规则", "编号", "认定方式", "标记数"], rows, right={3}))
+    click.echo(table(["规则", "编号", "认定方式"] + levels + ["标记数"], rows,
+                     right=set(range(3, len(levels) + 4))))
     dept = summary_by_department(conn, result.month)
     if dept:
         titles = {c.id: c.title for c in result.checks}
@@ -575,11 +590,13 @@ def rulesets_show(name):
         for key, value in cfg.params.items():
             if key.endswith("_cap") or key.endswith("_yuan"):
                 value = format_yuan(yuan_to_fen(value)) + " 元"
+            elif isinstance(value, dict):
+                value = "、".join(f"{k}:{v}" for k, v in value.items())
             params.append(f"{key}={value}")
         title = registered[check_id].title if check_id in registered else "（未安装）"
-        rows.append([check_id, title, "需审核" if cfg.needs_review else "直接计入", "，".join(params)])
+        rows.append([check_id, title, counting(cfg), level_text(cfg, rs.levels), "，".join(params)])
     click.echo()
-    click.echo(table(["规则", "名称", "认定方式", "参数"], rows))
+    click.echo(table(["规则", "名称", "认定方式", "预警级别", "参数"], rows))
     exempt = "、".join(f"{c} {rs.disease_name(c) or ''}".strip() for c in rs.exempt_diseases)
     click.echo(f"\n免于限额的病种：{exempt or '无'}")
     click.echo(f"缺省用药天数：{rs.default_days_supply} 天")

@@ -17,7 +17,7 @@ from mengui_core.ruleset import format_yuan
 
 REVIEW_ROLES = ("committee", "admin")
 STATUS_LABELS = {"pending": "待审核", "unreasonable": "不合理", "reasonable": "合理",
-                 "unreasonable_unreviewed": "计入（未复核）"}
+                 "unreasonable_unreviewed": "计入（未复核）", "monitoring": "监测（不计入）"}
 KIND_LABELS = {"disease": "病种", "complication": "并发症"}
 APPEAL_LABELS = {"pending": "申诉中（待复审）", "upheld": "复审维持不合理", "overturned": "复审改判合理"}
 

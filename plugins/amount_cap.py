@@ -1,5 +1,7 @@
 """``amount_cap``: one prescribing event (same patient, doctor and day) over the cap.
 
+Measure (for the ruleset's ``levels``): the percentage by which the visit exceeds its cap.
+
 Ruleset parameters (``[checks.amount_cap]``): ``single_cap`` and ``multi_cap`` in 元,
 optional ``insurance_types`` (only those are capped) and ``apply_to_uncertified``. Prescriptions billed under an
 exempt disease are neither flagged nor counted in their visit's sum; patients with no
@@ -43,7 +45,8 @@ def run(ctx):
                || {yuan_sql('v.limit_fen')} || ' 元，超出 ' || {yuan_sql('v.visit_fen - v.limit_fen')} || ' 元'
                || CASE WHEN v.rx_count > 1 THEN '；本处方 ' || {yuan_sql('r.amount_fen')} || ' 元' ELSE '' END
                AS detail,
-               v.visit_fen AS amount_fen, v.limit_fen, NULL AS related_rx_id
+               v.visit_fen AS amount_fen, v.limit_fen, NULL AS related_rx_id,
+               100.0 * (v.visit_fen - v.limit_fen) / v.limit_fen AS measure
         FROM visits v
         JOIN temp.audit_rx r
           ON r.patient_id = v.patient_id AND r.doctor_code = v.doctor_code AND r.rx_date = v.rx_date

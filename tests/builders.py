@@ -29,8 +29,8 @@ class Exports:
         self.items: list[list] = []
         self.deductions: list[list] = []
 
-    def doctor(self, code, name="王建国", department="心血管内科"):
-        self.doctors.append([code, name, department, "1"])
+    def doctor(self, code, name="王建国", department="心血管内科", qualified=True):
+        self.doctors.append([code, name, department, "1" if qualified else "0"])
         return self
 
     def cert(self, patient, code, kind="disease", valid_from="2020-01-01", valid_to="", name=""):

@@ -24,7 +24,7 @@ COMMITTEE = {"role": ["committee", "admin"]}
 PUBLIC = {"disclosures", "checks", "monthly_statistics", "department_statistics"}
 PUBLIC_QUERIES = {"monthly_statistics", "department_statistics"}
 HIDDEN = {"settings", "_migrations", "loads"}
-STATUS_LABELS = {"待审核", "不合理", "合理", "计入未复核"}
+STATUS_LABELS = {"待审核", "不合理", "合理", "计入未复核", "监测"}
 REVIEW_PATH = re.compile(r"^/-/review/[^/]+/[a-z0-9_]+$")
 YUAN = re.compile(r"^-?\d+\.\d{2}$")
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -32,9 +32,9 @@ MONEY_WORDS = ("金额", "限额", "超出", "扣款", "支付")
 
 # The Chinese output columns each canned query must return.
 EXPECTED_COLUMNS = {
-    "pending_reviews": ["处方号", "规则", "开方日期", "医师代码", "医师姓名", "科室", "原因",
+    "pending_reviews": ["处方号", "规则", "级别", "开方日期", "医师代码", "医师姓名", "科室", "原因",
                         "金额（元）", "限额（元）", "超出（元）", "审核"],
-    "doctor_flags": ["月份", "处方号", "开方日期", "规则", "医师代码", "医师姓名", "科室", "原因",
+    "doctor_flags": ["月份", "处方号", "开方日期", "规则", "级别", "医师代码", "医师姓名", "科室", "原因",
                      "金额（元）", "限额（元）", "超出（元）", "状态", "计为不合理处方", "审核意见",
                      "审核人", "审核时间", "审核"],
     "same_effect_pairs": ["标记处方", "开方日期", "医师代码", "医师姓名", "药品", "在先处方", "在先开方日期",
@@ -49,6 +49,7 @@ EXPECTED_COLUMNS = {
                          "申诉日期", "申诉期限", "申诉人", "申诉理由", "复审人", "复审时间", "复审意见", "审核"],
     "deductions_by_doctor": ["医师代码", "医师姓名", "科室", "笔数", "金额（元）", "涉及处方数", "所属月份",
                              "未归属明细"],
+    "monitoring_flags": ["级别", "规则", "处方号", "开方日期", "医师代码", "医师姓名", "科室", "原因", "审核"],
     "ladder_state": ["公示月份", "医师代码", "医师姓名", "是否公示姓名", "科室", "公示级别", "处理",
                      "不合理处方数", "原因", "上月级别", "有效的资格取消"],
 }

@@ -39,7 +39,11 @@ def test_load_then_audit_prints_a_chinese_summary(runner, exports, db_path):
         ("R1", "amount_cap"), ("R3", "duplicate_drug")]
     run = conn.execute("SELECT month, ruleset, ruleset_version, flag_count, checks FROM audit_runs").fetchone()
     assert run[:2] == ("2026-10", "jinan") and run[3] == 2
-    assert {c["id"] for c in json.loads(run[4])} == {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified"}
+    assert {c["id"] for c in json.loads(run[4])} == {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified",
+                                                     "revoked_doctor", "over_supply", "frequent_visits",
+                                                     "doctor_outlier"}
+    assert "提示" in result.output and "预警" in result.output and "违规" in result.output
+    assert "监测（不计入）" in result.output
 
 
 def test_re_auditing_replaces_the_months_flags_and_keeps_verdicts(runner, exports, db_path):

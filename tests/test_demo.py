@@ -26,7 +26,10 @@ def test_audit_flags_exactly_the_planted_violations(tmp_path):
         assert found == expected, month
         assert not must_not & {rx for rx, _ in found}
         kinds = {check for _, check in expected}
-        assert kinds == {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified"}
+        assert kinds == {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified",
+                         "revoked_doctor", "over_supply", "frequent_visits", "doctor_outlier"}
+        levels = {row[0] for row in conn.execute("SELECT DISTINCT level FROM flags WHERE month = ?", (month,))}
+        assert levels == {"提示", "预警", "违规"}, month
 
 
 def test_demo_command_generates_loads_and_audits(tmp_path):
@@ -40,7 +43,7 @@ def test_demo_command_generates_loads_and_audits(tmp_path):
     assert "复审改判合理" in result.output and "公示名单第 2 版" in result.output
     conn = sqlite3.connect(tmp_path / "demo" / "mengui.db")
     assert conn.execute("SELECT count(*) FROM prescriptions").fetchone()[0] > 1000
-    assert conn.execute("SELECT count(DISTINCT check_id) FROM flags").fetchone()[0] == 4
+    assert conn.execute("SELECT count(DISTINCT check_id) FROM flags").fetchone()[0] == 8
     # the prescriptions export was GBK with Chinese headers: names survived
     name = conn.execute("SELECT patient_name FROM prescriptions LIMIT 1").fetchone()[0]
     assert 2 <= len(name) <= 3 and all("\u4e00" <= ch <= "\u9fff" for ch in name)

@@ -11,7 +11,8 @@ from mengui_core.loader import load_files
 from mengui_core.runner import audit_month
 from mengui_core.schema import connect
 
-BUILT_IN_CHECKS = {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified"}
+BUILT_IN_CHECKS = {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified",
+                   "revoked_doctor", "over_supply", "frequent_visits", "doctor_outlier"}
 
 WEEKEND_PLUGIN = '''
 from mengui_core import hookimpl
