@@ -1322,6 +1322,8 @@ DEDUCTION_REASONS = {
     "duplicate_drug": "多病种患者重复开药，扣除重复药品费用",
     "same_effect_drug": "多病种患者开具相同疗效药品，扣除重复部分费用",
     "uncertified": "无有效门规认定按门规病种结算，扣除处方费用",
+    "revoked_doctor": "医师医保定岗资格已取消仍开具门规处方，扣除处方费用",
+    "over_supply": "门规处方用药天数超过规定，扣除超量部分费用",
 }
 
 
@@ -1351,14 +1353,15 @@ def _deductions(data: DemoData, seed: int) -> dict[str, list[list[str]]]:
                             f"{rng.choice(days):%Y-%m-%d}", reason])
 
     for index, month in enumerate(data.months):
-        cases = [c for c in data.planted[month] if c["check_id"]]
+        # the office deducts for violations, not for what the hospital merely monitors
+        cases = [c for c in data.planted[month] if c["check_id"] in DEDUCTION_REASONS]
         for case in rng.sample(cases, min(len(cases), rng.randint(5, 8))):
             rxs = [by_id[rx_id] for rx_id in case["rx_ids"]]
             check = case["check_id"]
             if check == "amount_cap":
                 visit = sum(rx.amount_fen for rx in rxs)
                 fen, target = visit - rxs[0].patient.cap_fen(rxs[0].when.date()), max(rxs, key=lambda r: r.amount_fen)
-            elif check == "uncertified":
+            elif check in ("uncertified", "revoked_doctor"):
                 fen, target = rxs[-1].amount_fen, rxs[-1]
             else:
                 fen, target = rxs[-1].items[-1].amount_fen, rxs[-1]

@@ -97,7 +97,7 @@ def test_flag_status_shows_levels_and_monitoring_flags_never_count(exports, db_p
     conn.close()
 
 
-def test_migration_7_adds_the_level_columns_to_an_existing_database(tmp_path):
+def test_migrations_7_and_8_add_the_level_columns_to_an_existing_database(tmp_path):
     from mengui_core.schema import MIGRATIONS, migrate
 
     conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
@@ -106,7 +106,7 @@ def test_migration_7_adds_the_level_columns_to_an_existing_database(tmp_path):
         conn.executescript(f"BEGIN;\n{sql};\nINSERT INTO _migrations VALUES ({number}, '{name}', 'x');\nCOMMIT;")
     conn.execute("INSERT INTO flags (rx_id, check_id, month, rx_date, detail, run_id) "
                  "VALUES ('R1', 'amount_cap', '2026-09', '2026-09-01', '超限', 1)")
-    assert migrate(conn) == [7]
+    assert migrate(conn) == [7, 8]
     row = conn.execute("SELECT status, counts, level, monitoring FROM flag_status").fetchone()
     assert row == ("pending", 0, None, 0)
 
