@@ -157,12 +157,13 @@ APPEALS = {
 
 
 def _appeal_candidate(conn, month: str, next_month: str | None, avoid: set[str]):
-    """A 不合理 flag of ``month`` whose doctor has no other unreasonable prescription that month
-    (so an overturn changes the list), preferring a doctor also listed the month after."""
+    """A 不合理 over-cap flag of ``month`` (the appeal reasons are about amounts) whose doctor has no
+    other unreasonable prescription that month (so an overturn changes the list), preferring a
+    doctor also listed the month after."""
     rows = conn.execute(
         """
         SELECT f.rx_id, f.check_id, f.doctor_code FROM flag_status f
-        WHERE f.month = :m AND f.verdict = 'unreasonable' AND f.appeal_status IS NULL
+        WHERE f.month = :m AND f.check_id = 'amount_cap' AND f.verdict = 'unreasonable' AND f.appeal_status IS NULL
           AND (SELECT count(DISTINCT g.rx_id) FROM flag_status g
                WHERE g.month = :m AND g.doctor_code = f.doctor_code AND g.counts) = 1
         ORDER BY EXISTS (SELECT 1 FROM disclosures x WHERE x.month = :n AND x.doctor_code = f.doctor_code) DESC,
