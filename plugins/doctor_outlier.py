@@ -71,7 +71,8 @@ def _doctor_drugs(ctx) -> None:
     conn.execute("""
         CREATE TEMP TABLE outlier_drugs AS
         SELECT r.doctor_code, i.drug_name, sum(i.amount_fen) AS fen
-        FROM temp.audit_rx r JOIN rx_items i ON i.rx_id = r.rx_id GROUP BY r.doctor_code, i.drug_name""")
+        FROM temp.audit_rx r CROSS JOIN rx_items i ON i.rx_id = r.rx_id  -- the month's items, not every item
+        GROUP BY r.doctor_code, i.drug_name""")
     catalog = ctx.ruleset.drug_catalog()
     names = [row[0] for row in conn.execute("SELECT DISTINCT drug_name FROM temp.outlier_drugs")]
     conn.execute("CREATE TEMP TABLE outlier_generics (drug_name TEXT PRIMARY KEY, generic TEXT)")
@@ -82,7 +83,7 @@ def run(ctx):
     _doctor_drugs(ctx)
     ctx.add_flags(
         f"""
-        WITH doctor_visits AS (
+        WITH doctor_visits AS MATERIALIZED (
             SELECT v.doctor_code, count(*) AS n_visits, avg(v.fen) AS avg_fen,
                    coalesce(d.department, max(v.department)) AS department
             FROM (SELECT doctor_code, max(department) AS department, sum(amount_fen) AS fen
@@ -114,7 +115,7 @@ def run(ctx):
             FROM (SELECT r.rx_id, r.doctor_code, g.generic, sum(i.amount_fen) AS fen
                   FROM (SELECT rx_id, doctor_code FROM temp.audit_rx
                         WHERE doctor_code IN (SELECT doctor_code FROM findings WHERE kind = 'drug')) r
-                  JOIN rx_items i ON i.rx_id = r.rx_id
+                  CROSS JOIN rx_items i ON i.rx_id = r.rx_id  -- the month's few prescriptions first
                   JOIN temp.outlier_generics g ON g.drug_name = i.drug_name
                   WHERE EXISTS (SELECT 1 FROM findings f
                                 WHERE f.kind = 'drug' AND f.doctor_code = r.doctor_code AND f.item = g.generic)

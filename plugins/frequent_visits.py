@@ -15,7 +15,7 @@ CHECK_ID = "frequent_visits"
 def run(ctx):
     ctx.add_flags(
         """
-        WITH visits AS (
+        WITH visits AS MATERIALIZED (
             SELECT patient_id, doctor_code, rx_date, min(coalesce(rx_time, '')) AS first_time
             FROM temp.audit_rx GROUP BY patient_id, doctor_code, rx_date
         ),

@@ -24,7 +24,7 @@ def run(ctx):
         """
         WITH candidates AS (  -- items long enough to exceed at least the smallest allowance
             SELECT i.rx_id, i.drug_name, i.days_supply
-            FROM temp.audit_rx r JOIN rx_items i ON i.rx_id = r.rx_id
+            FROM temp.audit_rx r CROSS JOIN rx_items i ON i.rx_id = r.rx_id  -- the month's items, not every item
             WHERE i.days_supply > :lowest
         ),
         allowance AS (  -- the most generous billed disease (SQLite takes the bare column from the max row)
