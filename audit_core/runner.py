@@ -266,9 +266,22 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         {"compare_tcm": int(se.compare_tcm)},
     )
     conn.execute("CREATE UNIQUE INDEX temp.drug_keys_id ON drug_keys (drug_code, drug_name)")
+    # clustered by patient, then in prescription order: a patient's items sit together, and a
+    # check pairing an item with the patient's earlier items reads one short range of the key
     conn.execute(
         """
-        CREATE TEMP TABLE audit_items AS
+        CREATE TEMP TABLE audit_items (
+            rx_id TEXT, line_no INTEGER, rx_order TEXT, patient_id TEXT, doctor_code TEXT, rx_date TEXT,
+            rx_time TEXT, in_month INTEGER, drug_code TEXT, code10 TEXT, drug_name TEXT, generic TEXT, atc TEXT,
+            start_day INTEGER, end_day INTEGER, disease_count INTEGER, effect_group TEXT, effect_title TEXT,
+            comparable INTEGER,
+            PRIMARY KEY (patient_id, rx_order, line_no)
+        ) WITHOUT ROWID
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO audit_items
         SELECT i.rx_id, i.line_no, w.rx_order, w.patient_id, w.doctor_code, w.rx_date, w.rx_time, w.in_month,
                i.drug_code, k.code10, i.drug_name, k.generic, k.atc,
                w.start_day,
@@ -278,6 +291,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         JOIN rx_items i ON i.rx_id = w.rx_id
         JOIN temp.drug_keys k ON k.drug_code = coalesce(i.drug_code, '') AND k.drug_name = i.drug_name
         WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
+        ORDER BY w.patient_id, w.rx_order, i.line_no
         """,
         {**params, "start_day": conn.execute("SELECT CAST(julianday(?) AS INTEGER)", (ctx.start,)).fetchone()[0]},
     )

@@ -9,13 +9,13 @@ diseases (Jinan: 2). The later prescription is at fault.
 from mengui_core import hookimpl
 from mengui_core.checks import Check
 
-from .drug_overlap import SAME_DRUG_JOINS, flag_overlapping_pairs
+from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 
 CHECK_ID = "duplicate_drug"
 
 
 def run(ctx):
-    flag_overlapping_pairs(ctx, "重复用药", SAME_DRUG_JOINS)
+    flag_overlapping_pairs(ctx, "重复用药", SAME_DRUG)
 
 
 @hookimpl

@@ -8,21 +8,20 @@ marked ``not_comparable`` and the ruleset's ``allowed`` combinations are skipped
 from mengui_core import hookimpl
 from mengui_core.checks import Check
 
-from .drug_overlap import SAME_DRUG, flag_overlapping_pairs, pairing
+from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 
 CHECK_ID = "same_effect_drug"
 
 SAME_EFFECT = f"""
-    a.comparable = 1 AND b.comparable = 1
+    a.effect_group = b.effect_group
+    AND a.comparable = 1 AND b.comparable = 1
     AND NOT {SAME_DRUG}
     AND NOT EXISTS (SELECT 1 FROM temp.allowed_pairs ap WHERE ap.a = a.generic AND ap.b = b.generic)
 """
 
 
 def run(ctx):
-    join = pairing("b", "a INDEXED BY audit_items_effect", "a.patient_id = b.patient_id AND a.effect_group = b.effect_group",
-                   SAME_EFFECT)
-    flag_overlapping_pairs(ctx, "相同疗效药品", [join],
+    flag_overlapping_pairs(ctx, "相同疗效药品", SAME_EFFECT,
                            "'同属' || b.effect_title || '：'")
 
 
