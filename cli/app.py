@@ -657,8 +657,9 @@ def demo(directory, months, seed):
     for path in run.outputs:
         click.echo(f"  {path}")
     click.echo("下一步：")
-    click.echo(f"  {command('datasette')} {run.db_path}")
-    click.echo("      在浏览器中查看 flags（标记）、disclosures（公示名单）、doctor_roster（医师定岗资格）等表")
+    click.echo(f"  {command('mengui')} users add {run.db_path} 委员账号 --role committee")
+    click.echo(f"  {command('mengui')} serve {run.db_path}")
+    click.echo("      创建药事委员会委员账号，再启动审核网站：委员登录后审核标记、查看申诉与扣款；未登录只见公示名单与统计")
     click.echo(f"  {command('mengui')} disclose {run.db_path} --month {month} --format xlsx -o 公示名单.xlsx")
     click.echo("      重新生成公示名单（与已公示版本相同时不产生新版本）")
     click.echo(f"  {command('mengui')} review {run.db_path} --rx 处方号 --check amount_cap --verdict 不合理")

@@ -35,6 +35,41 @@ async def mengui_database(datasette):
     raise Forbidden("没有门规审核数据库")
 
 
+# ---------------------------------------------------------------- privacy without `mengui serve`
+
+GUARDED_ACTIONS = ("view-table", "execute-sql", "view-database-download")
+
+
+def _public_tables() -> set[str]:
+    """The tables and views `mengui serve` shows anonymous visitors (``allow: true`` in metadata.yaml)."""
+    from .server import PLACEHOLDER, base_metadata
+
+    block = (base_metadata().get("databases") or {}).get(PLACEHOLDER) or {}
+    return {name for name, table in (block.get("tables") or {}).items() if (table or {}).get("allow") is True}
+
+
+@hookimpl
+def permission_allowed(datasette, actor, action, resource):
+    """A plain ``datasette mengui.db`` carries none of the metadata that keeps patient identity from
+    anonymous visitors. For a mengui database without its own ``allow`` block, anonymous visitors
+    get what `mengui serve` would show them: the public tables, no SQL, no download."""
+    if actor is not None or action not in GUARDED_ACTIONS:
+        return None
+    database = resource[0] if isinstance(resource, tuple) else resource
+    if not database or datasette.metadata("allow", database=database) is not None:
+        return None  # the site's own metadata decides (as under `mengui serve`)
+
+    async def decide():
+        db = datasette.databases.get(database)
+        if db is None or not (await db.table_exists("flags") and await db.table_exists("disclosures")):
+            return None
+        if action == "view-table" and resource[1] in _public_tables():
+            return None
+        return False
+
+    return decide
+
+
 def _forbidden(datasette, request):
     return Response.redirect(datasette.urls.path("/-/login"))
 

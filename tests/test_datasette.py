@@ -263,3 +263,24 @@ def test_committee_sees_appeals_and_records_the_second_review(ds, demo):
         "rx_id": other[0], "check_id": other[1], "verdict": "合理", "note": "", "csrftoken": form_token, "_json": "1"}))
     assert refused.json()["ok"] is False and "没有申诉" in refused.json()["message"]
     assert conn.execute("SELECT status FROM appeals WHERE rx_id = ?", (rx_id,)).fetchone()[0] == "upheld"
+
+
+def test_a_plain_datasette_keeps_patient_identity_from_anonymous_visitors(demo):
+    """`datasette mengui.db` without mengui's metadata: the plugin still guards the data."""
+    from datasette.app import Datasette
+
+    from mengui_datasette.server import ensure_plugins
+
+    ensure_plugins()  # what Datasette's entry points do outside the tests
+    plain = Datasette([str(demo.db_path)])
+    for path in ("/mengui/prescriptions.json", "/mengui/flags.json", "/mengui/certifications.json",
+                 "/mengui.json?sql=select+patient_id,patient_name+from+prescriptions", "/mengui.db"):
+        assert get(plain, path).status_code == 403, path
+    listed = get(plain, "/mengui/disclosures.json?_shape=array")
+    assert listed.status_code == 200 and listed.json()
+    identities = patient_identities(demo.db_path)
+    for path in ("/", "/mengui", "/mengui/disclosures"):
+        page = get(plain, path)
+        assert page.status_code == 200 and not [i for i in identities if i in page.text], path
+    # a committee member who signs in sees everything, as under `mengui serve`
+    assert get(plain, "/mengui/prescriptions.json", actor=COMMITTEE).status_code == 200

@@ -36,7 +36,7 @@ def test_demo_command_generates_loads_and_audits(tmp_path):
     result = CliRunner().invoke(cli, ["demo", str(tmp_path / "demo"), "--months", "1"])
     assert result.exit_code == 0, result.output
     assert "2026-10：导入" in result.output and "审核完成" in result.output
-    assert "datasette" in result.output
+    assert "mengui serve" in result.output and "users add" in result.output
     # the insurance office's deductions and the doctors' appeals are part of the story
     assert "医保扣款（开方医师全额承担）" in result.output and "未能归属到医师" in result.output
     assert (tmp_path / "demo" / "output" / "deductions-2026-10.csv").exists()
