@@ -426,8 +426,9 @@ def _insert_fresh(conn: sqlite3.Connection, kind: Kind, repeated: bool | None) -
     return inserted
 
 
-def _merge(conn: sqlite3.Connection, kind: Kind, fresh: bool, repeated: bool) -> tuple[int, int, int]:
-    """Merge a staging table into its table; return (inserted, replaced, unchanged)."""
+def _merge(conn: sqlite3.Connection, kind: Kind, fresh: bool, repeated: bool | None) -> tuple[int, int, int]:
+    """Merge a staging table into its table; return (inserted, replaced, unchanged).
+    ``repeated=None``: keys not checked yet (see :func:`_insert_fresh`)."""
     stage = _stage_table(kind)
     cols = ", ".join(f"[{c}]" for c in kind.db_columns)
     key = ", ".join(kind.key)

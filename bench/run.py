@@ -39,6 +39,7 @@ def _tree_rss_kib(root: int) -> int:
     """Resident memory of a process and all its descendants (the load's parse worker), in KiB."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -49,7 +50,7 @@ def _tree_rss_kib(root: int) -> int:
             continue
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)  # fields[1]: parent pid
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") // 1024  # fields[21]: resident pages
+        rss[pid] = int(fields[21]) * page_kib  # fields[21]: resident pages
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()

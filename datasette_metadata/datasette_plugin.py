@@ -6,6 +6,7 @@ databases that hold mengui's ``flags`` table.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 
@@ -13,24 +14,29 @@ from datasette import hookimpl
 from datasette.utils.asgi import Forbidden, Response
 from markupsafe import Markup, escape
 
+from mengui_core.appeals import STATUS_LABELS as APPEAL_LABELS
 from mengui_core.ruleset import format_yuan
 
 REVIEW_ROLES = ("committee", "admin")
 STATUS_LABELS = {"pending": "待审核", "unreasonable": "不合理", "reasonable": "合理",
                  "unreasonable_unreviewed": "计入（未复核）", "monitoring": "监测（不计入）"}
 KIND_LABELS = {"disease": "病种", "complication": "并发症"}
-APPEAL_LABELS = {"pending": "申诉中（待复审）", "upheld": "复审维持不合理", "overturned": "复审改判合理"}
 
 
 def is_reviewer(actor) -> bool:
     return bool(actor) and actor.get("role") in REVIEW_ROLES
 
 
+async def is_mengui(db) -> bool:
+    """Whether a Datasette database is a mengui database (it holds flags and disclosures)."""
+    return await db.table_exists("flags") and await db.table_exists("disclosures")
+
+
 async def mengui_database(datasette):
     for name, db in datasette.databases.items():
         if name.startswith("_"):
             continue
-        if await db.table_exists("flags") and await db.table_exists("disclosures"):
+        if await is_mengui(db):
             return db
     raise Forbidden("没有门规审核数据库")
 
@@ -40,12 +46,14 @@ async def mengui_database(datasette):
 GUARDED_ACTIONS = ("view-table", "execute-sql", "view-database-download")
 
 
-def _public_tables() -> set[str]:
-    """The tables and views `mengui serve` shows anonymous visitors (``allow: true`` in metadata.yaml)."""
+@functools.lru_cache(maxsize=1)
+def _public_tables() -> frozenset[str]:
+    """The tables and views `mengui serve` shows anonymous visitors (``allow: true`` in metadata.yaml);
+    read once, not on every permission check."""
     from .server import PLACEHOLDER, base_metadata
 
     block = (base_metadata().get("databases") or {}).get(PLACEHOLDER) or {}
-    return {name for name, table in (block.get("tables") or {}).items() if (table or {}).get("allow") is True}
+    return frozenset(name for name, table in (block.get("tables") or {}).items() if (table or {}).get("allow") is True)
 
 
 @hookimpl
@@ -61,7 +69,7 @@ def permission_allowed(datasette, actor, action, resource):
 
     async def decide():
         db = datasette.databases.get(database)
-        if db is None or not (await db.table_exists("flags") and await db.table_exists("disclosures")):
+        if db is None or not await is_mengui(db):
             return None
         if action == "view-table" and resource[1] in _public_tables():
             return None
