@@ -37,6 +37,9 @@ class Check:
     description: str
     run: Callable[["AuditContext"], None]
     plugin: str | None = field(default=None, compare=False)
+    # True when run() calls ctx.ensure_items(): such checks share one lane, which builds
+    # temp.audit_items once (see lanes.py); a check that does not say so still works
+    uses_items: bool = False
 
 
 def yuan_sql(expr: str) -> str:

@@ -16,7 +16,9 @@ A load is atomic and idempotent:
 from __future__ import annotations
 
 import codecs
+import csv
 import fnmatch
+import functools
 import hashlib
 import re
 import sqlite3
@@ -25,7 +27,6 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -142,40 +143,85 @@ def detect_encoding(path: Path) -> str:
     return "gb18030"
 
 
-def _csv_error(path: Path, ex: Exception) -> MenguiError:
-    text = str(ex)
-    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
-    if match:
-        expected, line, saw = match.groups()
-        return MenguiError(f"{path}，第 {line} 行：有 {saw} 列，而表头只有 {expected} 列（可能是某个值里含有未加引号的逗号）")
-    if isinstance(ex, pd.errors.EmptyDataError):
-        return MenguiError(f"{path}：文件为空，没有表头")
-    return MenguiError(f"{path}：CSV 格式错误（{text.strip()}）")
+CSV_BLOCK_BYTES = 2 << 20  # the CSV reader's block: about 20,000 item rows per batch
 
 
-def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> Iterator[tuple[pd.DataFrame, int]]:
+class _CountingReader:
+    """A binary file that reports the bytes read through it (the progress bar)."""
+
+    def __init__(self, fh, progress: ProgressCallback | None):
+        self.fh, self.progress, self.closed = fh, progress, False
+
+    def read(self, size=-1):
+        block = self.fh.read(size)
+        if self.progress and block:
+            self.progress(len(block))
+        return block
+
+    def readable(self):
+        return True
+
+
+def _csv_header(path: Path, encoding: str) -> list[str]:
+    try:
+        with open(path, newline="", encoding=encoding) as fh:
+            header = next(csv.reader(fh), None)
+    except UnicodeDecodeError as ex:
+        raise MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK") from ex
+    except csv.Error as ex:
+        raise MenguiError(f"{path}：CSV 格式错误（{ex}）") from ex
+    if not header or all(not h.strip() for h in header):
+        raise MenguiError(f"{path}：文件为空，没有表头")
+    return header
+
+
+def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> Iterator[tuple[pa.RecordBatch, int]]:
+    """Arrow's streaming CSV reader, every column as text (no type guessing: 0001 stays 0001)."""
+    import pyarrow.csv as pa_csv
+
+    header = _csv_header(path, encoding)
+    ragged: list = []
+
+    def on_ragged_row(row) -> str:  # a row whose field count differs from the header's
+        ragged.append(row)
+        return "skip"
+
+    def raise_ragged():
+        row = ragged[0]
+        if row.actual_columns > row.expected_columns:
+            why = f"有 {row.actual_columns} 列，而表头只有 {row.expected_columns} 列（可能是某个值里含有未加引号的逗号）"
+        else:
+            why = f"只有 {row.actual_columns} 列，而表头有 {row.expected_columns} 列（该行数据不完整）"
+        raise MenguiError(f"{path}，第 {row.number} 行：{why}")
+
     with open(path, "rb") as fh:
         try:
-            reader = pd.read_csv(
-                fh, dtype=str, keep_default_na=False, na_filter=False, encoding=encoding,
-                chunksize=CHUNK_ROWS, skip_blank_lines=True, encoding_errors="strict",
+            reader = pa_csv.open_csv(
+                _CountingReader(fh, progress),
+                read_options=pa_csv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES,
+                                                encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_ragged_row),
+                convert_options=pa_csv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                      strings_can_be_null=False, quoted_strings_can_be_null=False),
             )
             first = 2
-            last_pos = 0
-            for frame in reader:
-                yield frame, first
-                first += len(frame)
-                if progress:
-                    pos = fh.tell()
-                    progress(pos - last_pos)
-                    last_pos = pos
+            for batch in reader:
+                if ragged:
+                    raise_ragged()
+                if batch.num_rows:
+                    yield batch, first
+                    first += batch.num_rows
+            if ragged:
+                raise_ragged()
         except UnicodeDecodeError as ex:
             raise MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK") from ex
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as ex:
-            raise _csv_error(path, ex) from ex
+        except pa.ArrowInvalid as ex:
+            raise MenguiError(f"{path}：CSV 格式错误（{str(ex).strip()}）") from ex
 
 
-def _read_xlsx(path: Path, progress: ProgressCallback | None, sheet=None) -> Iterator[tuple[pd.DataFrame, int]]:
+def _read_xlsx(path: Path, progress: ProgressCallback | None, sheet=None) -> Iterator[tuple[pa.RecordBatch, int]]:
+    import pandas as pd
+
     sheet_name = 0 if sheet in (None, "") else (int(sheet) - 1 if str(sheet).isdigit() else sheet)
     try:
         frame = pd.read_excel(path, sheet_name=sheet_name, dtype=str, keep_default_na=False, na_filter=False)
@@ -186,10 +232,13 @@ def _read_xlsx(path: Path, progress: ProgressCallback | None, sheet=None) -> Ite
     except Exception as ex:  # openpyxl raises many types for damaged files
         raise MenguiError(f"{path}：无法读取 Excel 文件（{type(ex).__name__}: {ex}）") from ex
     frame = frame.fillna("").astype(str)
+    frame.columns = [str(c) for c in frame.columns]
     if progress:
         progress(path.stat().st_size)
     for start in range(0, max(len(frame), 1), CHUNK_ROWS):
-        yield frame.iloc[start : start + CHUNK_ROWS], start + 2
+        chunk = frame.iloc[start : start + CHUNK_ROWS]
+        arrays = [pa.array(chunk.iloc[:, i].to_numpy(dtype=object), type=pa.string()) for i in range(chunk.shape[1])]
+        yield pa.RecordBatch.from_arrays(arrays, names=list(chunk.columns)), start + 2
 
 
 # ---------------------------------------------------------------- validating
@@ -234,18 +283,19 @@ def _map_headers(path: Path, kind: Kind, headers: list[str], aliases, fmt=None) 
     return found
 
 
-def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, headers: dict[str, str],
+def _validate_chunk(path, kind: Kind, frame: pa.RecordBatch, first_line: int, headers: dict[str, str],
                     problems: list[Problem]) -> tuple[pa.RecordBatch, int]:
-    """Parse one chunk; append its problems; return (the values in db order plus ``_line``, problem count)."""
+    """Parse one chunk (text columns); append its problems; return (the values in db order plus
+    ``_line``, problem count)."""
     by_canonical = {c: h for h, c in headers.items()}
-    size = len(frame)
+    size = frame.num_rows
     lines = np.arange(first_line, first_line + size)
     values: dict[str, pa.Array] = {}
     count = 0
-    empty = pd.Series([""] * size, dtype=object)
+    empty = pa.array([""] * size, type=pa.string())
     for column in kind.columns:
         header = by_canonical.get(column.name)
-        raw = frame[header] if header is not None else empty
+        raw = frame.column(header) if header is not None else empty
         parsed, bad = parse_column(column, raw)
         if column.type == "datetime":
             values[column.name], values["rx_time"] = parsed
@@ -262,7 +312,7 @@ def _validate_chunk(path, kind: Kind, frame: pd.DataFrame, first_line: int, head
                 room = MAX_PROBLEMS - len(problems)
                 if room > 0:
                     where = np.flatnonzero(mask)[:room]
-                    texts = raw.iloc[where].astype(str).tolist() if header is not None else [""] * len(where)
+                    texts = raw.take(pa.array(where)).to_pylist() if header is not None else [""] * len(where)
                     for line, value in zip(lines[where].tolist(), texts):
                         problems.append(Problem(str(path), int(line), header or column.name, value, expected))
     if kind.provenance:
@@ -284,14 +334,27 @@ def _stage_table(kind: Kind) -> str:
     return f"stage_{kind.name}"
 
 
+STAGING = "staging"  # the attached scratch database holding the staged rows
+
+
+def _open_staging(conn: sqlite3.Connection) -> None:
+    """Staged rows go to a private scratch database that SQLite deletes when it is detached: ending a
+    load of millions of rows costs no page-by-page DROP TABLE."""
+    _drop_stages(conn)
+    conn.execute(f"ATTACH DATABASE '' AS {STAGING}")
+    conn.execute(f"PRAGMA {STAGING}.cache_size = -131072")
+    conn.execute(f"PRAGMA {STAGING}.journal_mode = OFF")  # scratch: nothing to recover
+    conn.execute(f"PRAGMA {STAGING}.synchronous = OFF")
+
+
 def _create_stage(conn: sqlite3.Connection, kind: Kind) -> None:
     cols = ", ".join(f"[{c}]" for c in kind.db_columns)
-    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_stage_table(kind)} ({cols}, _file, _line)")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGING}.{_stage_table(kind)} ({cols}, _file, _line)")
 
 
 def _drop_stages(conn: sqlite3.Connection) -> None:
-    for kind in KINDS.values():
-        conn.execute(f"DROP TABLE IF EXISTS temp.{_stage_table(kind)}")
+    if any(row[1] == STAGING for row in conn.execute("PRAGMA database_list")):
+        conn.execute(f"DETACH DATABASE {STAGING}")
 
 
 def _has_repeated_keys(conn: sqlite3.Connection, kind: Kind) -> bool:
@@ -579,12 +642,12 @@ def _parse_files(planned, aliases, formats, input_format, progress, problems, fi
         headers = None
         for frame, first_line in chunks:
             if headers is None:
-                fmt = _choose_format(path, spec, list(frame.columns), formats, input_format)
+                fmt = _choose_format(path, spec, frame.schema.names, formats, input_format)
                 report.input_format = fmt.name if fmt else None
-                headers = _map_headers(path, spec, list(frame.columns), aliases, fmt)
+                headers = _map_headers(path, spec, frame.schema.names, aliases, fmt)
             batch, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
             state["problems"] += bad
-            report.rows += len(frame)
+            report.rows += frame.num_rows
             if state["problems"] == 0:
                 yield kind_name, str(path), batch
         if headers is None:
@@ -595,7 +658,7 @@ def _parse_files(planned, aliases, formats, input_format, progress, problems, fi
 
 # ---------------------------------------------------------------- the parse worker
 #
-# Reading and validating (pandas' C reader and Arrow kernels) and SQLite's executemany into the
+# Reading and validating (Arrow's CSV reader and compute kernels) and SQLite's executemany into the
 # staging tables each take one core. On a machine with more than one, a forked worker process
 # parses while this process inserts: Arrow batches cross a pipe (compact IPC buffers), and only
 # this process turns them into Python values for SQLite. A thread would not do: SQLite releases
@@ -633,6 +696,13 @@ def _worker(send, planned, aliases, formats, input_format, encoding, sheet) -> N
         send.close()
 
 
+@functools.cache
+def _warm_conversions() -> None:
+    """pyarrow's first conversion of a Python value imports pandas (a third of a second). Done once
+    in this process, every worker forked after it starts warm; the first one warms itself meanwhile."""
+    pa.scalar("")
+
+
 def _parsed_in_worker(planned, aliases, formats, input_format, progress, problems, files, state, encoding, sheet):
     """Like :func:`_parse_files`, with the parsing done in a forked worker process."""
     import multiprocessing
@@ -643,6 +713,7 @@ def _parsed_in_worker(planned, aliases, formats, input_format, progress, problem
                              daemon=True, name="mengui-parse")
     worker.start()
     send.close()
+    _warm_conversions()  # while the worker starts: later workers forked from here inherit it
     try:
         while True:
             try:
@@ -694,7 +765,7 @@ def load_files(
     problem_count = 0
     files: list[FileReport] = []
     kinds_used: list[Kind] = []
-    _drop_stages(conn)
+    _open_staging(conn)
     try:
         kinds_used = [KINDS[k] for k in LOAD_ORDER if any(k == kind_name for _, kind_name in planned)]
         for spec in kinds_used:

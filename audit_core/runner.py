@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from .checks import AuditContext, Check
 from .errors import MenguiError
+from .lanes import Lanes, create_new_flags, lane_count
 from .plugins import get_checks, plugin_info
 from .ruleset import Ruleset, load as load_ruleset
 from .schema import now, transaction
@@ -45,28 +46,26 @@ class AuditResult:
 # ---------------------------------------------------------------- shared TEMP tables
 
 
-def _prepare_codes(conn: sqlite3.Connection, ruleset: Ruleset) -> None:
+def _prepare_codes(conn: sqlite3.Connection, ruleset: Ruleset, w: str) -> None:
     """``code_prefixes``: every catalog code and ICD-10 prefix → catalog code; ``exempt_codes``."""
-    conn.execute("DROP TABLE IF EXISTS temp.code_prefixes")
-    conn.execute("CREATE TEMP TABLE code_prefixes (prefix TEXT PRIMARY KEY, code TEXT NOT NULL)")
+    conn.execute(f"CREATE TABLE {w}.code_prefixes (prefix TEXT PRIMARY KEY, code TEXT NOT NULL)")
     rows = {}
     for disease in ruleset.diseases:
         for icd in disease.icd10:
             rows.setdefault(icd.upper(), disease.code)
     for disease in ruleset.diseases:
         rows[disease.code] = disease.code
-    conn.executemany("INSERT INTO code_prefixes VALUES (?, ?)", rows.items())
-    conn.execute("DROP TABLE IF EXISTS temp.exempt_codes")
-    conn.execute("CREATE TEMP TABLE exempt_codes (code TEXT PRIMARY KEY)")
-    conn.executemany("INSERT INTO exempt_codes VALUES (?)", [(c,) for c in ruleset.exempt_diseases])
+    conn.executemany(f"INSERT INTO {w}.code_prefixes VALUES (?, ?)", rows.items())
+    conn.execute(f"CREATE TABLE {w}.exempt_codes (code TEXT PRIMARY KEY)")
+    conn.executemany(f"INSERT INTO {w}.exempt_codes VALUES (?)", [(c,) for c in ruleset.exempt_diseases])
 
 
-def _token_map_sql(source: str) -> str:
+def _token_map_sql(source: str, w: str) -> str:
     """Map each distinct code in ``source`` (a SELECT of one column ``code``) to its catalog code:
     the longest matching prefix, else itself."""
     return f"""
         SELECT t.code,
-               coalesce((SELECT p.code FROM code_prefixes p
+               coalesce((SELECT p.code FROM {w}.code_prefixes p
                          WHERE t.code LIKE p.prefix || '%' ORDER BY length(p.prefix) DESC LIMIT 1),
                         t.code) AS catalog_code
         FROM (SELECT DISTINCT code FROM ({source})) t
@@ -78,8 +77,8 @@ TEMP_TABLES = ("audit_rx", "audit_items", "month_rx", "rx_codes", "token_map", "
                "allowed_pairs", "code_prefixes", "exempt_codes", "check_settings", "level_thresholds", "merged_flags")
 
 
-def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
-    """``audit_rx``: the month's prescriptions with amount, exemption and disease count.
+def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext, w: str) -> int:
+    """``audit_rx`` (in schema ``w``: ``temp``, or the lanes' ``work``): the month's prescriptions with amount, exemption and disease count.
 
     Built from sequential scans and GROUP BYs (no per-prescription lookups into big tables):
     a patient whose certifications all span the whole month has one disease count for it;
@@ -87,8 +86,8 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
     """
     params = {"start": ctx.start, "end": ctx.end}
     conn.execute(
-        """
-        CREATE TEMP TABLE month_rx AS
+        f"""
+        CREATE TABLE {w}.month_rx AS
         SELECT rx_id, rx_date, rx_time, patient_id, doctor_code, department, insurance_type, disease_codes,
                total_amount_fen
         FROM prescriptions WHERE rx_date BETWEEN :start AND :end
@@ -97,91 +96,85 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext) -> int:
     )
     # billed disease codes, one row each (most prescriptions bill one code: no JSON needed)
     conn.execute(
-        """
-        CREATE TEMP TABLE rx_codes AS
-        SELECT rx_id, patient_id, disease_codes AS code FROM temp.month_rx
+        f"""
+        CREATE TABLE {w}.rx_codes AS
+        SELECT rx_id, patient_id, disease_codes AS code FROM {w}.month_rx
         WHERE disease_codes IS NOT NULL AND disease_codes != '' AND instr(disease_codes, ';') = 0
         UNION ALL
         SELECT m.rx_id, m.patient_id, j.value
-        FROM temp.month_rx m, json_each('["' || replace(m.disease_codes, ';', '","') || '"]') j
+        FROM {w}.month_rx m, json_each('["' || replace(m.disease_codes, ';', '","') || '"]') j
         WHERE instr(m.disease_codes, ';') > 0
         """
     )
     conn.execute(
-        "CREATE TEMP TABLE token_map AS "
-        + _token_map_sql("SELECT code FROM rx_codes UNION SELECT disease_code FROM certifications")
+        f"CREATE TABLE {w}.token_map AS "
+        + _token_map_sql(f"SELECT code FROM {w}.rx_codes UNION SELECT disease_code FROM certifications", w)
     )
-    conn.execute("CREATE UNIQUE INDEX temp.token_map_code ON token_map (code)")
+    conn.execute(f"CREATE UNIQUE INDEX {w}.token_map_code ON token_map (code)")
     conn.execute(
-        """
-        CREATE TEMP TABLE exempt_rx AS
-        SELECT DISTINCT c.rx_id FROM rx_codes c JOIN token_map t USING (code)
-        WHERE t.catalog_code IN (SELECT code FROM exempt_codes)
+        f"""
+        CREATE TABLE {w}.exempt_rx AS
+        SELECT DISTINCT c.rx_id FROM {w}.rx_codes c JOIN {w}.token_map t USING (code)
+        WHERE t.catalog_code IN (SELECT code FROM {w}.exempt_codes)
         """
     )
-    conn.execute("CREATE UNIQUE INDEX temp.exempt_rx_id ON exempt_rx (rx_id)")
+    conn.execute(f"CREATE UNIQUE INDEX {w}.exempt_rx_id ON exempt_rx (rx_id)")
     has_certifications = conn.execute("SELECT EXISTS (SELECT 1 FROM certifications)").fetchone()[0]
     if has_certifications:
         conn.execute(
-            """
-            CREATE TEMP TABLE cert_month AS
+            f"""
+            CREATE TABLE {w}.cert_month AS
             SELECT c.patient_id, t.catalog_code AS code, c.valid_from, c.valid_to
-            FROM certifications c JOIN temp.token_map t ON t.code = c.disease_code
+            FROM certifications c JOIN {w}.token_map t ON t.code = c.disease_code
             WHERE c.valid_from <= :end AND (c.valid_to IS NULL OR c.valid_to >= :start)
             """,
             params,
         )
-        conn.execute("CREATE INDEX temp.cert_month_patient ON cert_month (patient_id)")
+        conn.execute(f"CREATE INDEX {w}.cert_month_patient ON cert_month (patient_id)")
         conn.execute(
-            """
-            CREATE TEMP TABLE patient_counts AS
+            f"""
+            CREATE TABLE {w}.patient_counts AS
             SELECT patient_id, count(DISTINCT code) AS n,
                    min(valid_from <= :start AND (valid_to IS NULL OR valid_to >= :end)) AS stable
-            FROM temp.cert_month GROUP BY patient_id
+            FROM {w}.cert_month GROUP BY patient_id
             """,
             params,
         )
-        count_sql = """
+        count_sql = f"""
             CASE WHEN pc.patient_id IS NULL THEN 0
                  WHEN pc.stable THEN pc.n
-                 ELSE (SELECT count(DISTINCT cm.code) FROM temp.cert_month cm
+                 ELSE (SELECT count(DISTINCT cm.code) FROM {w}.cert_month cm
                        WHERE cm.patient_id = m.patient_id AND cm.valid_from <= m.rx_date
                          AND (cm.valid_to IS NULL OR cm.valid_to >= m.rx_date)) END"""
     else:
         ctx.note("未导入门规认定数据（certifications）：病种数按参保人本月处方登记的门规病种计算，未做「无有效认定」检查")
         conn.execute(
-            """
-            CREATE TEMP TABLE patient_counts AS
+            f"""
+            CREATE TABLE {w}.patient_counts AS
             SELECT c.patient_id, count(DISTINCT t.catalog_code) AS n, 1 AS stable
-            FROM temp.rx_codes c JOIN temp.token_map t USING (code) GROUP BY c.patient_id
+            FROM {w}.rx_codes c JOIN {w}.token_map t USING (code) GROUP BY c.patient_id
             """
         )
         count_sql = "coalesce(pc.n, 0)"
-    conn.execute("CREATE UNIQUE INDEX temp.patient_counts_id ON patient_counts (patient_id)")
+    conn.execute(f"CREATE UNIQUE INDEX {w}.patient_counts_id ON patient_counts (patient_id)")
     conn.execute(
         f"""
-        CREATE TEMP TABLE audit_rx AS
+        CREATE TABLE {w}.audit_rx AS
         SELECT x.*, {"(x.disease_count > 0)" if has_certifications else "NULL"} AS certified
         FROM (
             SELECT m.rx_id, m.rx_date, m.rx_time, m.patient_id, m.doctor_code, m.department,
                    m.insurance_type, m.disease_codes,
                    coalesce((SELECT sum(i.amount_fen) FROM rx_items i WHERE i.rx_id = m.rx_id),
                             m.total_amount_fen, 0) AS amount_fen,
-                   (m.rx_id IN (SELECT rx_id FROM temp.exempt_rx)) AS exempt,
+                   (m.rx_id IN (SELECT rx_id FROM {w}.exempt_rx)) AS exempt,
                    {count_sql} AS disease_count
-            FROM temp.month_rx m LEFT JOIN temp.patient_counts pc ON pc.patient_id = m.patient_id
+            FROM {w}.month_rx m LEFT JOIN {w}.patient_counts pc ON pc.patient_id = m.patient_id
         ) x
         """
     )
-    conn.execute("CREATE UNIQUE INDEX temp.audit_rx_id ON audit_rx (rx_id)")
-    conn.execute("CREATE INDEX temp.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code)")
-    conn.execute(
-        """
-        CREATE TEMP TABLE new_flags (check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER,
-                                     limit_fen INTEGER, related_rx_id TEXT, measure REAL)
-        """
-    )
-    return conn.execute("SELECT count(*) FROM audit_rx").fetchone()[0]
+    conn.execute(f"CREATE UNIQUE INDEX {w}.audit_rx_id ON audit_rx (rx_id)")
+    conn.execute(f"CREATE INDEX {w}.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code)")
+    return conn.execute(f"SELECT count(*) FROM {w}.audit_rx").fetchone()[0]
 
 
 def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: int = 0) -> None:
@@ -317,42 +310,80 @@ def active_checks(ruleset: Ruleset) -> list[Check]:
     return [registered[c] for c in ruleset.checks]
 
 
+def _run_check(ctx: AuditContext, check: Check) -> None:
+    ctx.check = check
+    try:
+        check.run(ctx)
+    except MenguiError:
+        raise
+    except Exception as ex:
+        raise MenguiError(
+            f"规则 {check.id}（插件 {check.plugin}）运行出错：{type(ex).__name__}: {ex}。本月标记未作任何改动"
+        ) from ex
+
+
+def _drop_temp(conn: sqlite3.Connection) -> None:
+    """The working tables (or views) a previous audit left on this connection."""
+    found = dict(conn.execute("SELECT name, type FROM temp.sqlite_master WHERE type IN ('table', 'view')").fetchall())
+    for name in TEMP_TABLES:
+        if name in found:
+            conn.execute(f"DROP {found[name].upper()} temp.{name}")
+
+
 def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None = None,
-                progress=None) -> AuditResult:
-    """Run every check of the ruleset for ``month``; replace that month's flags atomically."""
+                progress=None, lanes: int | None = None) -> AuditResult:
+    """Run every check of the ruleset for ``month``; replace that month's flags atomically.
+
+    ``lanes``: how many connections run checks at once (default :func:`lanes.lane_count`: two on a
+    machine with two or more cores; 1 runs everything on ``conn``)."""
     start, end = month_bounds(month)
     ruleset = load_ruleset(ruleset_name, known_checks=set(get_checks()))
     checks = active_checks(ruleset)
     ctx = AuditContext(conn, month, start, end, ruleset)
     started = now()
-    # The checks run in one read transaction: they see one snapshot of the data even while a load
-    # commits beside them, and their TEMP tables are not each a transaction of their own.
-    # It writes only TEMP tables, so it takes no lock on the database; the flags are written after.
-    conn.execute("BEGIN")
+    # The checks read one snapshot of the data, even while a load commits beside them (lanes.py
+    # explains how the lanes share it). Preparing writes only TEMP (or scratch) tables: no lock on
+    # the database; the flags are written after, in one short write transaction.
+    _drop_temp(conn)
+    count_lanes = lane_count(conn) if lanes is None else lanes
+    workspace = Lanes(conn, count_lanes) if count_lanes > 1 else None
     try:
-        for table in TEMP_TABLES:  # a previous audit on this connection
-            conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
-        _prepare_codes(conn, ruleset)
-        count = _prepare_rx(conn, ctx)
-        if count == 0:
-            raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
-        ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
-        for check in checks:
-            ctx.check = check
-            try:
-                check.run(ctx)
-            except MenguiError:
-                raise
-            except Exception as ex:
-                raise MenguiError(
-                    f"规则 {check.id}（插件 {check.plugin}）运行出错：{type(ex).__name__}: {ex}。本月标记未作任何改动"
-                ) from ex
-            if progress:
-                progress(check)
-        _grade_flags(conn, ruleset, checks)
+        w = "work" if workspace else "temp"
+        if workspace:
+            workspace.begin()
+        else:
+            conn.execute("BEGIN")
+        try:
+            _prepare_codes(conn, ruleset, w)
+            count = _prepare_rx(conn, ctx, w)
+            if count == 0:
+                raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
+            if workspace:
+                conn.execute("COMMIT")  # the working tables, for the lanes to read
+                workspace.share()
+                create_new_flags(conn)
+                workspace.run(checks, ctx, _run_check, _prepare_items, progress)
+            else:
+                create_new_flags(conn)
+                ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
+                for check in checks:
+                    _run_check(ctx, check)
+                    if progress:
+                        progress(check)
+            _grade_flags(conn, ruleset, checks)
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
+        return _record(conn, ctx, checks, count, started)
     finally:
-        if conn.in_transaction:
-            conn.execute("COMMIT")
+        if workspace:
+            workspace.close()
+
+
+def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], count: int,
+            started: str) -> AuditResult:
+    """Write the run, the checks and the month's new flags (replacing the old) in one transaction."""
+    month, ruleset, start, end = ctx.month, ctx.ruleset, ctx.start, ctx.end
     plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review,
                    "monitoring": ruleset.checks[c.id].monitoring} for c in checks]

@@ -478,18 +478,23 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     if path.parent and not path.parent.exists():
         raise MenguiError(f"数据库所在目录不存在：{path.parent}")
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA journal_mode = WAL")
     except sqlite3.DatabaseError as ex:
         raise MenguiError(f"{path} 不是 SQLite 数据库文件（{ex}）") from ex
+    configure(conn)
+    migrate(conn)
+    return conn
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """The settings every connection to a mengui database uses (also the audit's lanes)."""
+    conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 30000")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA temp_store = FILE")  # big TEMP tables spill to (OS-cached) files, not process memory
     conn.execute("PRAGMA cache_size = -262144")  # up to 256 MiB page cache for the database (allocated as used)
     conn.execute("PRAGMA temp.cache_size = -131072")  # and 128 MiB for TEMP tables; beyond that they spill to files
-    migrate(conn)
-    return conn
 
 
 class transaction:

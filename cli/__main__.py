@@ -1,3 +1,3 @@
-from .app import cli
+from .app import main
 
-cli(prog_name="mengui")
+main()

@@ -717,5 +717,9 @@ def command(name: str) -> str:
     return name
 
 
-def main():  # pragma: no cover - console script entry
-    cli()
+def main():
+    """The ``mengui`` command: library-wide SQLite settings first (before any connection), then the CLI."""
+    from mengui_core.sqlite_library import disable_memory_statistics
+
+    disable_memory_statistics()
+    cli(prog_name="mengui")

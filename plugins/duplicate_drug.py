@@ -26,5 +26,6 @@ def register_checks(register):
             title="重复用药",
             description="患有两种及以上门规病种的参保人，在已开药品的用药周期内再次开具同一药品（按医保药品代码前 10 位或通用名判断）。",
             run=run,
+            uses_items=True,
         )
     )

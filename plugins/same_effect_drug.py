@@ -33,5 +33,6 @@ def register_checks(register):
             title="相同疗效药品",
             description="患有两种及以上门规病种的参保人，在用药周期重叠期间被开具同一治疗类别（ATC 四级或规则集合并的类别）的不同药品。",
             run=run,
+            uses_items=True,
         )
     )

@@ -3,6 +3,7 @@ import sys
 import pytest
 
 from builders import Exports
+from mengui_core import plugins
 
 
 def pytest_configure(config):
@@ -24,3 +25,14 @@ def exports(tmp_path):
 @pytest.fixture
 def db_path(tmp_path):
     return tmp_path / "mengui.db"
+
+
+@pytest.fixture
+def clean_pm():
+    """Unregister whatever a test adds to the process-wide plugin manager."""
+    plugins.load_plugins()
+    before = {plugins.pm.get_name(p) for p in plugins.pm.get_plugins()}
+    yield plugins.pm
+    for plugin in list(plugins.pm.get_plugins()):
+        if plugins.pm.get_name(plugin) not in before:
+            plugins.pm.unregister(plugin)

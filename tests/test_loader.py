@@ -5,10 +5,14 @@ import pathlib
 import sqlite3
 
 import openpyxl
+import pyarrow as pa
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mengui_core.errors import InputError, MenguiError
 from mengui_core.loader import load_files
+from mengui_core.parsing import parse_date
 from mengui_core.schema import connect
 
 RX_CN = "处方号,开方日期,参保人编号,姓名,险种,医师代码,科室,门规病种,处方金额\n"
@@ -162,6 +166,7 @@ def test_the_database_is_in_wal_mode(tmp_path, db_path):
         (b"", "文件为空，没有表头"),
         ("rx_id,drug_name,amount\nR1,苯磺酸氨氯地平片,1.00\nR2,阿托伐他汀钙片,2.00,7\n".encode(), "第 3 行：有 4 列，而表头只有 3 列"),
         (b"\xff\xfe\x00\x01\x80\x80", "文件编码无法识别"),
+        ("rx_id,drug_name,amount\nR1,苯磺酸氨氯地平片,1.00\nR2,阿托伐他汀钙片\n".encode(), "第 3 行：只有 2 列，而表头有 3 列"),
     ],
 )
 def test_malformed_csv_files_get_a_located_message(tmp_path, db_path, content, message):
@@ -218,3 +223,31 @@ def test_the_parse_worker_reports_bad_files_like_parsing_in_process(monkeypatch,
         with_worker, in_process = _load_both_ways(monkeypatch, tmp_path, [broken / name])
         assert with_worker == in_process
         assert "第" in with_worker[1] or "文件" in with_worker[1]
+
+
+def test_a_quoted_value_may_span_lines(tmp_path, db_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "prescriptions.csv").write_text(
+        "rx_id,rx_date,patient_id,doctor_code,department\n"
+        'R1,2026-10-03,P1,D01,"心血管\n内科"\nR2,2026-10-04,P1,D01,内分泌科\n', encoding="utf-8")
+    load_files(connect(db_path), [folder])
+    assert table(db_path, "SELECT rx_id, department FROM prescriptions ORDER BY 1") == [
+        ("R1", "心血管\n内科"), ("R2", "内分泌科")]
+
+
+@given(st.lists(st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}:[0-9]{2})?\Z"), min_size=1, max_size=30),
+       st.booleans())
+def test_the_iso_date_shortcut_agrees_with_the_general_date_parser(values, with_time):
+    """A chunk all in YYYY-MM-DD[ HH:MM:SS] takes a shortcut; one other-style value sends the same
+    values down the general path. Both give the same dates, times and refusals (2026-02-30, 25:00)."""
+    column = pa.array(values + [""])
+    general = pa.array(values + ["2026/1/1"])  # not ISO: the whole chunk takes the general path
+    (fast, slow) = (parse_date(column, with_time), parse_date(general, with_time))
+    n = len(values)
+    if with_time:
+        assert fast[0][0].to_pylist()[:n] == slow[0][0].to_pylist()[:n]
+        assert fast[0][1].to_pylist()[:n] == slow[0][1].to_pylist()[:n]
+    else:
+        assert fast[0].to_pylist()[:n] == slow[0].to_pylist()[:n]
+    assert fast[1].tolist()[:n] == slow[1].tolist()[:n]

@@ -32,16 +32,6 @@ def register_checks(register):
 '''
 
 
-@pytest.fixture
-def clean_pm():
-    """Unregister whatever a test adds to the process-wide plugin manager."""
-    plugins.load_plugins()
-    before = {plugins.pm.get_name(p) for p in plugins.pm.get_plugins()}
-    yield plugins.pm
-    for plugin in list(plugins.pm.get_plugins()):
-        if plugins.pm.get_name(plugin) not in before:
-            plugins.pm.unregister(plugin)
-
 
 def test_built_in_plugins_are_ordinary_entry_points_of_this_distribution():
     eps = {ep.name: ep for ep in metadata.entry_points(group="mengui")}
