@@ -119,13 +119,17 @@ class Lanes:
             create_new_flags(lane)
 
     def run(self, checks: list[Check], ctx: AuditContext,
-            run_check: Callable[[AuditContext, Check], None],
+            run_check: Callable[[AuditContext, Check], float],
             items_builder: Callable[[sqlite3.Connection, AuditContext, int], None],
-            progress=None) -> None:
+            progress=None, last_seconds: dict[str, float] | None = None) -> dict[str, float]:
         """Run ``checks`` on the lanes; afterwards ``ctx.conn``'s ``temp.new_flags`` holds every
-        lane's flags and ``ctx`` every note, in ruleset order."""
+        lane's flags and ``ctx`` every note, in ruleset order. Returns each check's seconds.
+
+        The shared queue starts with the checks that took longest last time (``last_seconds``; new
+        ones first, in ruleset order), so that no lane is left with a long check at the end."""
         own = deque(c for c in checks if c.uses_items)
-        shared = deque(c for c in checks if not c.uses_items)
+        last = last_seconds or {}
+        shared = deque(sorted((c for c in checks if not c.uses_items), key=lambda c: -last.get(c.id, float("inf"))))
         lock = threading.Lock()
         stop = threading.Event()
         reports: queue.Queue = queue.Queue()
@@ -144,8 +148,8 @@ class Lanes:
             try:
                 while (check := next_check(index == 0)) is not None:
                     before = len(lane_ctx.notes)
-                    run_check(lane_ctx, check)
-                    reports.put(("done", check, lane_ctx.notes[before:]))
+                    took = run_check(lane_ctx, check)
+                    reports.put(("done", check, (lane_ctx.notes[before:], took)))
             except BaseException as ex:  # reported to the runner's thread, which raises it
                 reports.put(("error", None, ex))
             finally:
@@ -155,11 +159,11 @@ class Lanes:
                    for i, c in enumerate(self.lanes)]
         for thread in threads:
             thread.start()
-        running, error, notes = len(threads), None, {}
+        running, error, notes, seconds = len(threads), None, {}, {}
         while running:
             tag, check, payload = reports.get()
             if tag == "done":
-                notes[check.id] = payload
+                notes[check.id], seconds[check.id] = payload
                 if progress:
                     progress(check)
             elif tag == "error":
@@ -184,6 +188,7 @@ class Lanes:
                                   rows)
         # their read locks on the scratch database would keep the runner from committing the flags
         self._close_lanes()
+        return seconds
 
     def _close_lanes(self) -> None:
         lanes, self.lanes = self.lanes, []

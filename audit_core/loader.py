@@ -20,7 +20,6 @@ import csv
 import fnmatch
 import functools
 import hashlib
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ class FileReport:
     rows: int = 0
     input_format: str | None = None  # the vendor mapping used, if any
     sha256: str | None = None  # of the file's bytes, recorded in ``loads``
+    max_days_supply: int | None = None  # items: the longest days of supply in the file
 
 
 @dataclass
@@ -648,6 +648,10 @@ def _parse_files(planned, aliases, formats, input_format, progress, problems, fi
             batch, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
             state["problems"] += bad
             report.rows += frame.num_rows
+            if "days_supply" in batch.schema.names:
+                longest = pc.max(batch.column("days_supply")).as_py()
+                if longest is not None and (report.max_days_supply or 0) < longest:
+                    report.max_days_supply = longest
             if state["problems"] == 0:
                 yield kind_name, str(path), batch
         if headers is None:
@@ -815,6 +819,13 @@ def load_files(
                 conn.execute(
                     "INSERT INTO loads (file, kind, encoding, rows, sha256, loaded_at) VALUES (?, ?, ?, ?, ?, ?)",
                     (report.file, report.kind, report.encoding, report.rows, report.sha256, now()),
+                )
+            longest = max((r.max_days_supply for r in files if r.max_days_supply is not None), default=None)
+            if longest is not None:  # the audit looks back this far for supplies reaching into a month
+                conn.execute(
+                    "INSERT INTO settings (key, value) VALUES ('max_days_supply', ?) ON CONFLICT (key) "
+                    "DO UPDATE SET value = max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER))",
+                    (longest,),
                 )
             warnings = _cross_file_warnings(conn, kinds_used, merged=True)
         return LoadResult(files, tables, warnings=warnings)

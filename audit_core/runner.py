@@ -9,6 +9,7 @@ import calendar
 import json
 import re
 import sqlite3
+import time
 from dataclasses import dataclass, field
 
 from .checks import AuditContext, Check
@@ -72,7 +73,7 @@ def _token_map_sql(source: str, w: str) -> str:
     """
 
 
-TEMP_TABLES = ("audit_rx", "audit_items", "month_rx", "rx_codes", "token_map", "cert_month", "patient_counts",
+TEMP_TABLES = ("audit_rx", "audit_items", "item_spans", "allowed_pair_ids", "month_rx", "rx_codes", "token_map", "cert_month", "patient_counts",
                "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
                "allowed_pairs", "code_prefixes", "exempt_codes", "check_settings", "level_thresholds", "merged_flags")
 
@@ -173,17 +174,29 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext, w: str) -> int:
         """
     )
     conn.execute(f"CREATE UNIQUE INDEX {w}.audit_rx_id ON audit_rx (rx_id)")
-    conn.execute(f"CREATE INDEX {w}.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code)")
+    # visits (patient, day, doctor) with what the visit checks add up: they read this index alone
+    conn.execute(f"CREATE INDEX {w}.audit_rx_visit ON audit_rx (patient_id, rx_date, doctor_code, rx_time, "
+                 f"amount_fen, exempt, disease_count, insurance_type, department)")
     return conn.execute(f"SELECT count(*) FROM {w}.audit_rx").fetchone()[0]
 
 
 def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: int = 0) -> None:
     """``audit_items``: items whose supply window can overlap the month, with drug identity and class,
-    for the patients who have a prescription in the month with at least ``min_diseases`` diseases."""
+    for the patients who have a prescription in the month with at least ``min_diseases`` diseases.
+
+    Stored narrow, as ``item_spans`` (patient, prescription order, line, product, supply window and
+    integer ids of the drug's comparison keys), clustered by patient and prescription order: a check
+    pairing an item with the patient's earlier items reads one short range of the key, and sorting
+    1.2M items of a city's month into that order moves a quarter of the bytes the full rows would.
+    ``audit_items`` is a view adding the text columns (from ``window_rx`` and ``drug_keys``).
+    """
     ruleset = ctx.ruleset
-    lookback = conn.execute("SELECT coalesce(max(days_supply), 1) FROM rx_items").fetchone()[0]
-    lookback = min(max(int(lookback), ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
-    for table in ("audit_items", "drug_names", "drug_keys", "effect_classes", "allowed_pairs", "window_rx", "item_patients"):
+    # the longest supply ever loaded (kept by each load: no scan of every item, however long the history)
+    row = conn.execute("SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'max_days_supply'").fetchone()
+    lookback = min(max(row[0] if row else 1, ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
+    conn.execute("DROP VIEW IF EXISTS temp.audit_items")
+    for table in ("item_spans", "drug_names", "drug_keys", "effect_classes", "allowed_pairs", "allowed_pair_ids",
+                  "window_rx", "item_patients"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     params = {"start": ctx.start, "end": ctx.end, "default_days": ruleset.default_days_supply,
               "lookback": f"-{lookback} days", "min_diseases": min_diseases}
@@ -194,23 +207,35 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     )
     conn.execute("CREATE UNIQUE INDEX temp.item_patients_id ON item_patients (patient_id)")
     # the month's prescriptions come from audit_rx (no lookups into the big table); earlier ones,
-    # whose supply may still run into the month, from prescriptions by date
+    # whose supply may still run into the month, from prescriptions by date. ``seq`` numbers them in
+    # prescription order (date, time, id).
+    conn.execute(
+        """
+        CREATE TEMP TABLE window_rx (seq INTEGER PRIMARY KEY, rx_id TEXT, rx_date TEXT, rx_time TEXT,
+                                     patient_id TEXT, doctor_code TEXT, rx_order TEXT, in_month INTEGER,
+                                     start_day INTEGER, disease_count INTEGER)
+        """
+    )
     window_columns = """rx_id, rx_date, rx_time, patient_id, doctor_code,
                rx_date || '|' || coalesce(rx_time, ' ') || '|' || rx_id AS rx_order,
                {in_month} AS in_month, CAST(julianday(rx_date) AS INTEGER) AS start_day, {count} AS disease_count"""
     conn.execute(
         f"""
-        CREATE TEMP TABLE window_rx AS
-        SELECT {window_columns.format(in_month=1, count="disease_count")}
-        FROM temp.audit_rx WHERE patient_id IN (SELECT patient_id FROM temp.item_patients)
-        UNION ALL
-        SELECT {window_columns.format(in_month=0, count=0)}
-        FROM prescriptions
-        WHERE rx_date >= date(:start, :lookback) AND rx_date < :start
-          AND patient_id IN (SELECT patient_id FROM temp.item_patients)
+        INSERT INTO window_rx (rx_id, rx_date, rx_time, patient_id, doctor_code, rx_order, in_month, start_day,
+                               disease_count)
+        SELECT * FROM (
+            SELECT {window_columns.format(in_month=1, count="disease_count")}
+            FROM temp.audit_rx WHERE patient_id IN (SELECT patient_id FROM temp.item_patients)
+            UNION ALL
+            SELECT {window_columns.format(in_month=0, count=0)}
+            FROM prescriptions
+            WHERE rx_date >= date(:start, :lookback) AND rx_date < :start
+              AND patient_id IN (SELECT patient_id FROM temp.item_patients)
+        ) ORDER BY rx_order
         """,
         params,
     )
+    conn.execute("CREATE UNIQUE INDEX temp.window_rx_id ON window_rx (rx_id)")
     # Resolve each distinct product (code + name) once — a few thousand, not millions of rows —
     # into everything the checks need about the drug, so each item costs one keyed lookup.
     catalog = ruleset.drug_catalog()
@@ -236,9 +261,17 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         "INSERT INTO effect_classes VALUES (?, ?, ?, ?)",
         [(atc, se.groups.get(atc, atc), title(atc), int(atc not in se.not_comparable)) for atc in classes],
     )
+    # one row per product; the comparison keys also as small integers (equal text, equal id)
     conn.execute(
         """
-        CREATE TEMP TABLE drug_keys AS
+        CREATE TEMP TABLE drug_keys (product INTEGER PRIMARY KEY, drug_code TEXT, drug_name TEXT, code10 TEXT,
+                                     generic TEXT, atc TEXT, effect_group TEXT, effect_title TEXT,
+                                     comparable INTEGER, code10_id INTEGER, generic_id INTEGER, effect_id INTEGER)
+        """
+    )
+    conn.execute(
+        """
+        INSERT INTO drug_keys (drug_code, drug_name, code10, generic, atc, effect_group, effect_title, comparable)
         SELECT x.*,
                coalesce(e.effect_group, x.atc) AS effect_group,
                coalesce(e.effect_title, x.atc) AS effect_title,
@@ -258,35 +291,47 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         """,
         {"compare_tcm": int(se.compare_tcm)},
     )
-    conn.execute("CREATE UNIQUE INDEX temp.drug_keys_id ON drug_keys (drug_code, drug_name)")
-    # clustered by patient, then in prescription order: a patient's items sit together, and a
-    # check pairing an item with the patient's earlier items reads one short range of the key
+    ids: list[dict] = [{}, {}, {}]  # code10, generic, effect group → the first product having it
+    conn.executemany(
+        "UPDATE temp.drug_keys SET code10_id = ?, generic_id = ?, effect_id = ? WHERE product = ?",
+        [(*(None if key is None else ids[n].setdefault(key, product) for n, key in enumerate(keys)), product)
+         for product, *keys in conn.execute("SELECT product, code10, generic, effect_group FROM temp.drug_keys").fetchall()],
+    )
+    conn.execute("CREATE UNIQUE INDEX temp.drug_keys_name ON drug_keys (drug_code, drug_name)")
     conn.execute(
         """
-        CREATE TEMP TABLE audit_items (
-            rx_id TEXT, line_no INTEGER, rx_order TEXT, patient_id TEXT, doctor_code TEXT, rx_date TEXT,
-            rx_time TEXT, in_month INTEGER, drug_code TEXT, code10 TEXT, drug_name TEXT, generic TEXT, atc TEXT,
-            start_day INTEGER, end_day INTEGER, disease_count INTEGER, effect_group TEXT, effect_title TEXT,
+        CREATE TEMP TABLE item_spans (
+            patient_id TEXT, seq INTEGER, line_no INTEGER, product INTEGER, start_day INTEGER, end_day INTEGER,
+            in_month INTEGER, disease_count INTEGER, code10_id INTEGER, generic_id INTEGER, effect_id INTEGER,
             comparable INTEGER,
-            PRIMARY KEY (patient_id, rx_order, line_no)
+            PRIMARY KEY (patient_id, seq, line_no)
         ) WITHOUT ROWID
         """
     )
     conn.execute(
         """
-        INSERT INTO audit_items
-        SELECT i.rx_id, i.line_no, w.rx_order, w.patient_id, w.doctor_code, w.rx_date, w.rx_time, w.in_month,
-               i.drug_code, k.code10, i.drug_name, k.generic, k.atc,
-               w.start_day,
+        INSERT INTO item_spans
+        SELECT w.patient_id, w.seq, i.line_no, k.product, w.start_day,
                w.start_day + coalesce(i.days_supply, :default_days) - 1 AS end_day,
-               w.disease_count, k.effect_group, k.effect_title, k.comparable
+               w.in_month, w.disease_count, k.code10_id, k.generic_id, k.effect_id, k.comparable
         FROM temp.window_rx w
         JOIN rx_items i ON i.rx_id = w.rx_id
         JOIN temp.drug_keys k ON k.drug_code = coalesce(i.drug_code, '') AND k.drug_name = i.drug_name
         WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
-        ORDER BY w.patient_id, w.rx_order, i.line_no
+        ORDER BY w.patient_id, w.seq, i.line_no
         """,
         {**params, "start_day": conn.execute("SELECT CAST(julianday(?) AS INTEGER)", (ctx.start,)).fetchone()[0]},
+    )
+    conn.execute(
+        """
+        CREATE TEMP VIEW audit_items AS
+        SELECT w.rx_id, s.line_no, w.rx_order, s.seq, s.patient_id, w.doctor_code, w.rx_date, w.rx_time, s.in_month,
+               nullif(k.drug_code, '') AS drug_code, k.code10, k.drug_name, k.generic, k.atc, s.start_day, s.end_day,
+               s.disease_count, k.effect_group, k.effect_title, k.comparable
+        FROM temp.item_spans s
+        JOIN temp.window_rx w ON w.seq = s.seq
+        JOIN temp.drug_keys k ON k.product = s.product
+        """
     )
     conn.execute("CREATE TEMP TABLE allowed_pairs (a TEXT, b TEXT, reason TEXT, PRIMARY KEY (a, b))")
     pairs = {}
@@ -294,6 +339,14 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         pairs[(a, b)] = reason
         pairs[(b, a)] = reason
     conn.executemany("INSERT INTO allowed_pairs VALUES (?, ?, ?)", [(a, b, r) for (a, b), r in pairs.items()])
+    conn.execute(
+        """
+        CREATE TEMP TABLE allowed_pair_ids AS
+        SELECT DISTINCT ka.generic_id AS a, kb.generic_id AS b
+        FROM temp.allowed_pairs p JOIN temp.drug_keys ka ON ka.generic = p.a JOIN temp.drug_keys kb ON kb.generic = p.b
+        """
+    )
+    conn.execute("CREATE UNIQUE INDEX temp.allowed_pair_ids_ab ON allowed_pair_ids (a, b)")
 
 
 # ---------------------------------------------------------------- the run
@@ -310,10 +363,13 @@ def active_checks(ruleset: Ruleset) -> list[Check]:
     return [registered[c] for c in ruleset.checks]
 
 
-def _run_check(ctx: AuditContext, check: Check) -> None:
+def _run_check(ctx: AuditContext, check: Check) -> float:
+    """Run one check; return the seconds it took."""
     ctx.check = check
+    started = time.perf_counter()
     try:
         check.run(ctx)
+        return round(time.perf_counter() - started, 3)
     except MenguiError:
         raise
     except Exception as ex:
@@ -362,31 +418,43 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
                 conn.execute("COMMIT")  # the working tables, for the lanes to read
                 workspace.share()
                 create_new_flags(conn)
-                workspace.run(checks, ctx, _run_check, _prepare_items, progress)
+                seconds = workspace.run(checks, ctx, _run_check, _prepare_items, progress, _last_seconds(conn))
             else:
                 create_new_flags(conn)
                 ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
+                seconds = {}
                 for check in checks:
-                    _run_check(ctx, check)
+                    seconds[check.id] = _run_check(ctx, check)
                     if progress:
                         progress(check)
             _grade_flags(conn, ruleset, checks)
         finally:
             if conn.in_transaction:
                 conn.execute("COMMIT")
-        return _record(conn, ctx, checks, count, started)
+        return _record(conn, ctx, checks, count, started, seconds)
     finally:
         if workspace:
             workspace.close()
 
 
+def _last_seconds(conn: sqlite3.Connection) -> dict[str, float]:
+    """How long each check took in the last finished audit (``audit_runs.checks``): the lanes start
+    the longest first."""
+    row = conn.execute("SELECT checks FROM audit_runs WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1"
+                       ).fetchone()
+    try:
+        return {c["id"]: float(c["seconds"]) for c in json.loads(row[0]) if "seconds" in c} if row else {}
+    except (ValueError, TypeError, KeyError):
+        return {}
+
+
 def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], count: int,
-            started: str) -> AuditResult:
+            started: str, seconds: dict[str, float]) -> AuditResult:
     """Write the run, the checks and the month's new flags (replacing the old) in one transaction."""
     month, ruleset, start, end = ctx.month, ctx.ruleset, ctx.start, ctx.end
     plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review,
-                   "monitoring": ruleset.checks[c.id].monitoring} for c in checks]
+                   "monitoring": ruleset.checks[c.id].monitoring, "seconds": seconds.get(c.id)} for c in checks]
     with transaction(conn):
         cursor = conn.execute(
             "INSERT INTO audit_runs (month, ruleset, ruleset_path, ruleset_version, checks, plugins, started_at, notes) "

@@ -457,6 +457,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         LEFT JOIN doctors d ON d.doctor_code = p.doctor_code
         """,
     ),
+    (
+        9,
+        "the longest days of supply loaded, kept up by each load (how far an audit looks back)",
+        """
+        INSERT INTO settings (key, value)
+        SELECT 'max_days_supply', max(days_supply) FROM rx_items HAVING max(days_supply) IS NOT NULL
+        """,
+    ),
 ]
 
 

@@ -83,13 +83,13 @@ def run(ctx):
     _doctor_drugs(ctx)
     ctx.add_flags(
         f"""
-        WITH doctor_visits AS MATERIALIZED (
-            SELECT v.doctor_code, count(*) AS n_visits, avg(v.fen) AS avg_fen,
-                   coalesce(d.department, max(v.department)) AS department
-            FROM (SELECT doctor_code, max(department) AS department, sum(amount_fen) AS fen
-                  FROM temp.audit_rx GROUP BY patient_id, rx_date, doctor_code) v
-            LEFT JOIN doctors d ON d.doctor_code = v.doctor_code
-            GROUP BY v.doctor_code
+        WITH doctor_visits AS MATERIALIZED (  -- the roster's department, looked up per doctor (not per visit)
+            SELECT g.doctor_code, g.n_visits, g.avg_fen, coalesce(d.department, g.department) AS department
+            FROM (SELECT v.doctor_code, count(*) AS n_visits, avg(v.fen) AS avg_fen, max(v.department) AS department
+                  FROM (SELECT doctor_code, max(department) AS department, sum(amount_fen) AS fen
+                        FROM temp.audit_rx GROUP BY patient_id, rx_date, doctor_code) v
+                  GROUP BY v.doctor_code) g
+            LEFT JOIN doctors d ON d.doctor_code = g.doctor_code
         ),
         doctor_values AS (
             SELECT 'avg' AS kind, '' AS item, doctor_code, department, avg_fen AS value FROM doctor_visits

@@ -13,10 +13,10 @@ from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 CHECK_ID = "same_effect_drug"
 
 SAME_EFFECT = f"""
-    a.effect_group = b.effect_group
+    a.effect_id = b.effect_id
     AND a.comparable = 1 AND b.comparable = 1
     AND NOT {SAME_DRUG}
-    AND NOT EXISTS (SELECT 1 FROM temp.allowed_pairs ap WHERE ap.a = a.generic AND ap.b = b.generic)
+    AND NOT EXISTS (SELECT 1 FROM temp.allowed_pair_ids ap WHERE ap.a = a.generic_id AND ap.b = b.generic_id)
 """
 
 

@@ -119,3 +119,29 @@ def test_merged_groups_allowed_combinations_and_heterogeneous_classes(exports, d
     exports.rx("R28", "2026-10-02", "P15", items=[("依折麦布片", "50.00", 28, ""), ("阿托伐他汀钙片", "30.00", 28, "")])
     flags = exports.audit(db_path, MONTH)
     assert flagged(flags, "same_effect_drug") == {"R26"}
+
+
+def test_a_long_supply_loaded_months_earlier_still_reaches_into_the_month(exports, db_path, tmp_path):
+    from builders import Exports
+    from mengui_core.loader import load_files
+    from mengui_core.runner import audit_month
+    from mengui_core.schema import connect
+
+    two_diseases(exports, "P20")
+    exports.rx("R40", "2026-08-01", "P20", items=[("厄贝沙坦片", "90.00", 90, "")])  # covers up to 2026-10-29
+    conn = connect(db_path)
+    load_files(conn, [exports.write()])
+    october = Exports(tmp_path / "october")
+    october.rx("R41", "2026-10-20", "P20", items=[("厄贝沙坦片", "10.00", 7, "")])
+    load_files(conn, [october.write()])  # a later load of short supplies keeps the longest known
+    longest = "SELECT value FROM settings WHERE key = 'max_days_supply'"
+    assert conn.execute(longest).fetchone()[0] == "90"
+    audit_month(conn, MONTH)
+    assert [tuple(r) for r in conn.execute("SELECT rx_id, related_rx_id FROM flags WHERE check_id = 'duplicate_drug'")] \
+        == [("R41", "R40")]
+    # a database loaded before the longest supply was kept gets it from its items when opened
+    conn.execute("DELETE FROM settings WHERE key = 'max_days_supply'")
+    conn.execute("DELETE FROM _migrations WHERE id = 9")
+    conn.close()
+    conn = connect(db_path)
+    assert conn.execute(longest).fetchone()[0] == "90"

@@ -1,6 +1,7 @@
 """The audit's lanes: checks run on several connections at once and give exactly what one connection
 gives, from one snapshot of the data, leaving nothing behind."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -52,6 +53,9 @@ def test_lanes_give_exactly_the_flags_levels_and_notes_of_one_connection(tmp_pat
     assert results[2] == one and results[3] == one
     assert list(scratch_dir.iterdir()) == []  # the scratch databases are gone
     assert lane_count(conn) == (2 if (os.cpu_count() or 1) > 1 else 1)
+    # each check's time is recorded with the run (the next audit starts the longest first)
+    recorded = json.loads(conn.execute("SELECT checks FROM audit_runs ORDER BY run_id DESC").fetchone()[0])
+    assert [c["id"] for c in recorded] == list(one[3]) and all(c["seconds"] >= 0 for c in recorded)
 
 
 SNAPSHOT_PLUGIN = '''
