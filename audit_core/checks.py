@@ -12,9 +12,11 @@ TEMP tables it can read (documented in ``docs/plugins.md``):
 ``audit_items`` (call ``ctx.ensure_items(min_diseases)`` first)
     the items of every prescription whose supply window can reach into the
     month: ``rx_id, line_no, rx_order`` (text ordering prescriptions by date, time, id),
+    ``seq`` (the same order as an integer),
     ``patient_id, doctor_code, rx_date, in_month, drug_code, code10, drug_name,
     generic, atc, effect_group, effect_title, comparable, start_day, end_day`` (julian day
-    numbers, inclusive), ``disease_count``.
+    numbers, inclusive), ``disease_count``. A view over the narrow, clustered ``item_spans``
+    (see docs/plugins.md), which pair-finding queries should read.
 
 A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects
 ``rx_id, detail, amount_fen, limit_fen, related_rx_id`` and optionally ``measure`` (a number the

@@ -147,15 +147,15 @@ CSV_BLOCK_BYTES = 2 << 20  # the CSV reader's block: about 20,000 item rows per 
 
 
 class _CountingReader:
-    """A binary file that reports the bytes read through it (the progress bar)."""
+    """A binary file that counts the bytes read through it (for the progress bar). Arrow reads
+    ahead on a thread of its own: the count is reported from the reading loop, never from here."""
 
-    def __init__(self, fh, progress: ProgressCallback | None):
-        self.fh, self.progress, self.closed = fh, progress, False
+    def __init__(self, fh):
+        self.fh, self.count, self.closed = fh, 0, False
 
     def read(self, size=-1):
         block = self.fh.read(size)
-        if self.progress and block:
-            self.progress(len(block))
+        self.count += len(block)
         return block
 
     def readable(self):
@@ -195,9 +195,10 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
         raise MenguiError(f"{path}，第 {row.number} 行：{why}")
 
     with open(path, "rb") as fh:
+        counting, reported = _CountingReader(fh), 0
         try:
             reader = pa_csv.open_csv(
-                _CountingReader(fh, progress),
+                counting,
                 read_options=pa_csv.ReadOptions(use_threads=False, block_size=CSV_BLOCK_BYTES,
                                                 encoding="utf8" if encoding in ("utf-8", "utf-8-sig") else encoding),
                 parse_options=pa_csv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_ragged_row),
@@ -208,11 +209,16 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
             for batch in reader:
                 if ragged:
                     raise_ragged()
+                if progress and counting.count > reported:
+                    progress(counting.count - reported)
+                    reported = counting.count
                 if batch.num_rows:
                     yield batch, first
                     first += batch.num_rows
             if ragged:
                 raise_ragged()
+            if progress and counting.count > reported:
+                progress(counting.count - reported)
         except UnicodeDecodeError as ex:
             raise MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK") from ex
         except pa.ArrowInvalid as ex:

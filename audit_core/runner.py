@@ -73,13 +73,14 @@ def _token_map_sql(source: str, w: str) -> str:
     """
 
 
-TEMP_TABLES = ("audit_rx", "audit_items", "item_spans", "allowed_pair_ids", "month_rx", "rx_codes", "token_map", "cert_month", "patient_counts",
-               "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
+TEMP_TABLES = ("audit_rx", "audit_items", "item_spans", "allowed_pair_ids", "month_rx", "rx_codes", "token_map",
+               "cert_month", "patient_counts", "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
                "allowed_pairs", "code_prefixes", "exempt_codes", "check_settings", "level_thresholds", "merged_flags")
 
 
 def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext, w: str) -> int:
-    """``audit_rx`` (in schema ``w``: ``temp``, or the lanes' ``work``): the month's prescriptions with amount, exemption and disease count.
+    """``audit_rx``: the month's prescriptions with amount, exemption and disease count, in schema ``w``
+    (``temp``, or with lanes the scratch database ``work``, with the other shared working tables).
 
     Built from sequential scans and GROUP BYs (no per-prescription lookups into big tables):
     a patient whose certifications all span the whole month has one disease count for it;

@@ -15,6 +15,7 @@ import argparse
 import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -63,24 +64,30 @@ def measure(args: list[str]) -> tuple[float, float]:
     """Seconds and peak memory (MiB) of one command, run in its own process.
 
     Peak memory is the largest total resident size of the command's process tree (sampled every
-    20 ms: `mengui load` parses in a worker process beside it), or the process's own max RSS if
+    50 ms — each sample reads /proc, which costs the measured command a little CPU: `mengui load`
+    parses in a worker process beside it), or the process's own max RSS if
     that is larger. posix_spawn, not fork, so the child does not start from this process's size.
     """
+    os.sync()  # the previous step's writes reach the disk first, not during this step's fsyncs
     started = time.perf_counter()
     devnull = os.open(os.devnull, os.O_WRONLY)
+    errors = tempfile.TemporaryFile()  # the command's stderr, shown if it fails
     pid = os.posix_spawn(args[0], args, dict(os.environ),
-                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)])
+                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, errors.fileno(), 2)])
     peak_tree = 0
     while True:
         done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             break
         peak_tree = max(peak_tree, _tree_rss_kib(pid))
-        time.sleep(0.02)
+        time.sleep(0.05)
     os.close(devnull)
     elapsed = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(args)}")
+        errors.seek(0)
+        tail = errors.read().decode("utf-8", "replace")[-3000:]
+        raise SystemExit(f"failed ({os.waitstatus_to_exitcode(status)}): {' '.join(args)}\n{tail}")
+    errors.close()
     return elapsed, max(peak_tree, usage.ru_maxrss) / 1024
 
 
@@ -138,8 +145,6 @@ def main():
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--work", default=None, help="where the benchmark databases go (default: a temp dir)")
     args = parser.parse_args()
-    import tempfile
-
     work = Path(args.work or tempfile.mkdtemp(prefix="mengui-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     results = []

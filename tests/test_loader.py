@@ -3,6 +3,7 @@
 import datetime as dt
 import pathlib
 import sqlite3
+import threading
 
 import openpyxl
 import pyarrow as pa
@@ -196,9 +197,13 @@ def _load_both_ways(monkeypatch, tmp_path, paths):
     for worker in (True, False):
         monkeypatch.setattr(loader, "PARSE_WORKER", worker)
         db = tmp_path / f"worker-{worker}.db"
+        read: list[tuple[int, int]] = []
         try:
-            result = load_files(connect(db), paths)
-            outcomes.append((_data(db), [(t.table, t.inserted) for t in result.tables], result.warnings))
+            result = load_files(connect(db), paths, progress=lambda n: read.append((n, threading.get_ident())))
+            # the progress bar: every byte, reported on the loading thread (Arrow reads ahead on its own)
+            assert {thread for _, thread in read} == {threading.get_ident()}
+            outcomes.append((_data(db), [(t.table, t.inserted) for t in result.tables], result.warnings,
+                             sum(n for n, _ in read)))
         except MenguiError as ex:
             outcomes.append((_data(db), str(ex)))
     return outcomes
@@ -210,9 +215,13 @@ def test_the_parse_worker_loads_exactly_what_parsing_in_process_loads(monkeypatc
 
     manifest = write_demo_inputs(tmp_path / "exports", ["2026-09", "2026-10"])
     paths = [pathlib.Path(m["dir"]) for m in manifest["months"].values()]
+    # small reading blocks: each file is read in many, as a city's files are (Arrow reads ahead on a
+    # thread of its own; the worker's messages must still reach this process whole and in order)
+    monkeypatch.setattr("mengui_core.loader.CSV_BLOCK_BYTES", 4096)
     with_worker, in_process = _load_both_ways(monkeypatch, tmp_path, paths)
     assert with_worker == in_process
     assert dict(with_worker[1])["rx_items"] == sum(m["items"] for m in manifest["months"].values())
+    assert with_worker[3] == sum(f.stat().st_size for path in paths for f in path.glob("*.csv"))  # the progress bar
     monkeypatch.setattr("mengui_core.loader.PARSE_WORKER", True)
     assert _use_worker()  # this machine has more than one core: the first load above used the worker
 
