@@ -82,6 +82,9 @@ class Lanes:
                 lane = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
                 self.lanes.append(lane)
                 configure(lane)
+                # several connections in one process: half the usual page caches each
+                lane.execute("PRAGMA cache_size = -131072")
+                lane.execute("PRAGMA temp.cache_size = -65536")
                 self._attach(lane)
         except BaseException:
             self.close()
@@ -89,8 +92,7 @@ class Lanes:
 
     def _attach(self, conn: sqlite3.Connection) -> None:
         conn.execute("ATTACH DATABASE ? AS work", (self.scratch,))
-        conn.execute("PRAGMA work.cache_size = -131072")
-        conn.execute("PRAGMA work.mmap_size = 4294967296")  # lanes read the shared tables from one mapping
+        conn.execute("PRAGMA work.cache_size = -65536")
 
     def begin(self) -> None:
         """Begin a read transaction on the runner's connection and on every lane, all on one snapshot."""
@@ -111,6 +113,7 @@ class Lanes:
     def share(self) -> None:
         """After the runner has built the working tables in ``work`` (and committed them): show each
         of them as ``temp.<name>`` on every connection, and give each lane its ``temp.new_flags``."""
+        self.conn.execute("PRAGMA shrink_memory")  # the preparation's page cache: the lanes need the memory
         self.views = [row[0] for row in self.conn.execute("SELECT name FROM work.sqlite_master WHERE type = 'table'")]
         for conn in (self.conn, *self.lanes):
             for name in self.views:
