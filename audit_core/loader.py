@@ -217,6 +217,8 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
                     first += batch.num_rows
             if ragged:
                 raise_ragged()
+            if first == 2:  # a header and no rows: still a file of its kind (its columns are checked)
+                yield pa.RecordBatch.from_arrays([pa.array([], pa.string())] * len(header), names=header), first
             if progress and counting.count > reported:
                 progress(counting.count - reported)
         except UnicodeDecodeError as ex:

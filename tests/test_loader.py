@@ -260,3 +260,16 @@ def test_the_iso_date_shortcut_agrees_with_the_general_date_parser(values, with_
     else:
         assert fast[0].to_pylist()[:n] == slow[0].to_pylist()[:n]
     assert fast[1].tolist()[:n] == slow[1].tolist()[:n]
+
+
+def test_a_file_with_only_its_header_loads_nothing_and_still_has_its_columns_checked(tmp_path, db_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "prescriptions.csv").write_text("rx_id,rx_date,patient_id,doctor_code\nR1,2026-10-03,P1,D01\n",
+                                              encoding="utf-8")
+    (folder / "certifications.csv").write_text("参保人编号,病种编码,认定开始日期\n", encoding="utf-8")
+    result = load_files(connect(db_path), [folder])
+    assert {t.table: t.inserted for t in result.tables} == {"certifications": 0, "prescriptions": 1}
+    (folder / "certifications.csv").write_text("参保人编号,认定开始日期\n", encoding="utf-8")
+    with pytest.raises(MenguiError, match="缺少必需的列 disease_code"):
+        load_files(connect(db_path), [folder])
