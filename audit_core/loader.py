@@ -162,12 +162,16 @@ class _CountingReader:
         return True
 
 
+def _undecodable(path: Path, encoding: str, ex: UnicodeDecodeError) -> MenguiError:
+    return MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK")
+
+
 def _csv_header(path: Path, encoding: str) -> list[str]:
     try:
         with open(path, newline="", encoding=encoding) as fh:
             header = next(csv.reader(fh), None)
     except UnicodeDecodeError as ex:
-        raise MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK") from ex
+        raise _undecodable(path, encoding, ex) from ex
     except csv.Error as ex:
         raise MenguiError(f"{path}：CSV 格式错误（{ex}）") from ex
     if not header or all(not h.strip() for h in header):
@@ -196,6 +200,13 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
 
     with open(path, "rb") as fh:
         counting, reported = _CountingReader(fh), 0
+
+        def report_progress():
+            nonlocal reported
+            if progress and counting.count > reported:
+                progress(counting.count - reported)
+                reported = counting.count
+
         try:
             reader = pa_csv.open_csv(
                 counting,
@@ -209,9 +220,7 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
             for batch in reader:
                 if ragged:
                     raise_ragged()
-                if progress and counting.count > reported:
-                    progress(counting.count - reported)
-                    reported = counting.count
+                report_progress()
                 if batch.num_rows:
                     yield batch, first
                     first += batch.num_rows
@@ -219,10 +228,9 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
                 raise_ragged()
             if first == 2:  # a header and no rows: still a file of its kind (its columns are checked)
                 yield pa.RecordBatch.from_arrays([pa.array([], pa.string())] * len(header), names=header), first
-            if progress and counting.count > reported:
-                progress(counting.count - reported)
+            report_progress()
         except UnicodeDecodeError as ex:
-            raise MenguiError(f"{path}：文件编码无法识别（按 {encoding} 读取失败：{ex.reason}），请另存为 UTF-8 或 GBK") from ex
+            raise _undecodable(path, encoding, ex) from ex
         except pa.ArrowInvalid as ex:
             raise MenguiError(f"{path}：CSV 格式错误（{str(ex).strip()}）") from ex
 
@@ -306,12 +314,10 @@ def _validate_chunk(path, kind: Kind, frame: pa.RecordBatch, first_line: int, he
         raw = frame.column(header) if header is not None else empty
         parsed, bad = parse_column(column, raw)
         if column.type == "datetime":
-            values[column.name], values["rx_time"] = parsed
-            parsed = parsed[0]
+            parsed, values["rx_time"] = parsed
         elif column.default is not None:
             parsed = pc.if_else(pc.and_(pc.is_null(parsed), pa.array(~bad)), pa.scalar(column.default), parsed)
-        if column.type != "datetime":
-            values[column.db_name] = parsed
+        values[column.db_name] = parsed
         missing = ~bad & np.asarray(parsed.is_null().to_numpy(zero_copy_only=False)) if column.required \
             else np.zeros(size, dtype=bool)
         for mask, expected in ((bad, expected_text(column)), (missing, "必填，不能为空")):
@@ -552,9 +558,7 @@ def _merge(conn: sqlite3.Connection, kind: Kind, fresh: bool, repeated: bool | N
     total = conn.execute(f"SELECT count(*) FROM (SELECT DISTINCT {key} FROM {stage})").fetchone()[0]
     key_text = " || '/' || ".join(f"c.{k}" for k in kind.key)
     join = " AND ".join(f"t.{k} = c.{k}" for k in kind.key)
-    replaced_now = conn.execute(
-        f"SELECT count(*) FROM changed WHERE ({key}) IN (SELECT {key} FROM {kind.name})").fetchone()[0]
-    if replaced_now:
+    if replaced:
         conn.execute(
             f"""
         INSERT INTO record_changes (changed_at, table_name, record_key, old_values, new_values, file)
@@ -790,8 +794,8 @@ def load_files(
                 raise MenguiError(f"未知的编码 --encoding {encoding}（可用 utf-8、utf-8-sig、gbk、gb18030）") from ex
         parse = _parsed_in_worker if _use_worker() else _parse_files
         parsed = parse(planned, aliases, formats, input_format, progress, problems, files, state, encoding, sheet)
-        # One transaction for the staging writes (TEMP tables only: no lock on the database itself);
-        # in autocommit mode every staged row would be its own transaction on the temp file.
+        # One transaction for the staging writes (the scratch database only: no lock on the database
+        # itself); in autocommit mode every staged row would be its own transaction on the scratch file.
         conn.execute("BEGIN")
         try:
             for kind_name, file, batch in parsed:

@@ -1,7 +1,7 @@
 """Vectorised parsers for input columns: Arrow compute kernels (C++), no Python loop over rows.
 
-Each parser takes the raw text of one column (an Arrow string array, or a pandas Series of strings;
-empty string for an empty cell) and returns ``(values, bad)``: a :class:`pyarrow.Array` of parsed values (null where
+Each parser takes the raw text of one column (an Arrow string array, empty string for an empty
+cell) and returns ``(values, bad)``: a :class:`pyarrow.Array` of parsed values (null where
 empty) and a numpy boolean array marking cells that could not be parsed.
 """
 
@@ -10,8 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-
-Text = "pa.Array | pandas.Series"  # a column's raw text
 
 # 2026-10-03, 2026/10/3, 2026.10.03, 20261003, each optionally with a time.
 _DATE = (
@@ -37,21 +35,9 @@ BOOL_VALUES = {"1": 1, "0": 0, "是": 1, "否": 0, "y": 1, "n": 0, "yes": 1, "no
                "true": 1, "false": 0, "有": 1, "无": 0}
 
 
-def _arrow(raw) -> pa.Array:
-    """A column's text as an Arrow string array (from Arrow, or from a pandas Series)."""
-    if isinstance(raw, pa.ChunkedArray):
-        raw = raw.combine_chunks()
-    if isinstance(raw, pa.Array):
-        return pc.fill_null(raw if pa.types.is_string(raw.type) else raw.cast(pa.string()), "")
-    try:  # pandas' Arrow-backed strings: no copy
-        array = pa.array(raw.array)
-        if pa.types.is_large_string(array.type):
-            array = array.cast(pa.string())
-        elif not pa.types.is_string(array.type):
-            array = pa.array(raw, type=pa.string(), from_pandas=True)
-    except (TypeError, pa.ArrowInvalid):
-        array = pa.array(raw, type=pa.string(), from_pandas=True)
-    return pc.fill_null(array, "")
+def _arrow(raw: pa.Array) -> pa.Array:
+    """A column's text as an Arrow string array, empty string for a missing cell."""
+    return pc.fill_null(raw if pa.types.is_string(raw.type) else raw.cast(pa.string()), "")
 
 
 def _mask(array) -> np.ndarray:
@@ -73,7 +59,7 @@ def _none_bad(array) -> np.ndarray:
     return np.zeros(len(array), dtype=bool)
 
 
-def _normalised(raw: Text) -> pa.Array:
+def _normalised(raw: pa.Array) -> pa.Array:
     """The column's text with full-width forms folded to ASCII and outer white space removed."""
     return pc.utf8_trim_whitespace(_nfkc(_arrow(raw)))
 
@@ -83,22 +69,22 @@ def clean_numeric_text(text: pa.Array) -> pa.Array:
     return pc.replace_substring_regex(text, r"[\s,¥￥]|元$", "")
 
 
-def parse_text(raw: Text):
+def parse_text(raw: pa.Array):
     text = pc.utf8_trim_whitespace(_arrow(raw))
     return _nullify_empty(text), _none_bad(text)
 
 
-def parse_id(raw: Text):
+def parse_id(raw: pa.Array):
     text = _normalised(raw)
     return _nullify_empty(text), _none_bad(text)
 
 
-def parse_code(raw: Text):
+def parse_code(raw: pa.Array):
     text = pc.utf8_upper(_normalised(raw))
     return _nullify_empty(text), _none_bad(text)
 
 
-def parse_codes(raw: Text):
+def parse_codes(raw: pa.Array):
     text = pc.utf8_upper(_nfkc(_arrow(raw)))
     text = pc.replace_substring_regex(text, r"[;,，；、|\s]+", ";")
     text = pc.utf8_trim(text, characters=";")
@@ -140,7 +126,7 @@ def _iso_dates(text: pa.Array, empty: pa.Array, with_time: bool):
     return (pc.if_else(ok, day, pa.scalar(None, pa.string())), times), _mask(bad)
 
 
-def parse_date(raw: Text, with_time: bool = False):
+def parse_date(raw: pa.Array, with_time: bool = False):
     text = _normalised(raw)
     empty = pc.equal(text, "")
     fast = _iso_dates(text, empty, with_time)
@@ -181,7 +167,7 @@ def parse_date(raw: Text, with_time: bool = False):
 _THOUSANDS = r"^[-¥￥\s]*\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*元?$"
 
 
-def parse_money(raw: Text):
+def parse_money(raw: pa.Array):
     """元 text → integer 分, exactly: no float ever touches the amount."""
     original = _normalised(raw)
     misgrouped = pc.and_(pc.match_substring(original, ","), pc.invert(pc.match_substring_regex(original, _THOUSANDS)))
@@ -197,7 +183,7 @@ def parse_money(raw: Text):
     return values, _mask(pc.and_(pc.invert(empty), pc.invert(ok)))
 
 
-def parse_int(raw: Text):
+def parse_int(raw: pa.Array):
     text = clean_numeric_text(_normalised(raw))
     empty = pc.equal(text, "")
     ok = pc.match_substring_regex(text, _INT)
@@ -206,7 +192,7 @@ def parse_int(raw: Text):
     return values, _mask(pc.and_(pc.invert(empty), pc.invert(ok)))
 
 
-def parse_decimal(raw: Text):
+def parse_decimal(raw: pa.Array):
     text = clean_numeric_text(_normalised(raw))
     empty = pc.equal(text, "")
     ok = pc.match_substring_regex(text, _DECIMAL)
@@ -222,12 +208,12 @@ def _lookup(text: pa.Array, mapping: dict, value_type):
     return values, _mask(bad)
 
 
-def parse_bool(raw: Text):
+def parse_bool(raw: pa.Array):
     text = pc.utf8_lower(_normalised(raw))
     return _lookup(text, BOOL_VALUES, pa.int64())
 
 
-def parse_enum(raw: Text, choices: dict[str, str]):
+def parse_enum(raw: pa.Array, choices: dict[str, str]):
     text = pc.utf8_lower(_normalised(raw))
     return _lookup(text, {k.lower(): v for k, v in choices.items()}, pa.string())
 
@@ -252,7 +238,7 @@ PARSERS = {
 }
 
 
-def parse_column(column, raw: Text):
+def parse_column(column, raw: pa.Array):
     """Parse one column's raw text by ``column.type``."""
     if column.type == "enum":
         return parse_enum(raw, column.choices)

@@ -83,17 +83,19 @@ def flagged(flags: dict, check_id: str) -> set[str]:
 
 
 @contextmanager
-def loose_plugins(directory, **sources):
+def loose_plugins(directory=None, **sources):
     """Register the ``*.py`` plugin files of ``directory`` for the duration of a ``with`` block;
-    ``sources`` (name → Python source) are written there first."""
-    directory = Path(directory)
-    for name, source in sources.items():
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / f"{name}.py").write_text(source, encoding="utf-8")
+    ``sources`` (name → Python source) are written there first. Whatever else is registered inside
+    the block is unregistered at its end too (without ``directory``: only that)."""
     plugins.load_plugins()
     before = set(plugins.pm.get_plugins())
     try:
-        plugins.load_plugins_dir(directory)
+        if directory is not None:
+            directory = Path(directory)
+            for name, source in sources.items():
+                directory.mkdir(parents=True, exist_ok=True)
+                (directory / f"{name}.py").write_text(source, encoding="utf-8")
+            plugins.load_plugins_dir(directory)
         yield
     finally:
         for plugin in set(plugins.pm.get_plugins()) - before:

@@ -2,7 +2,7 @@ import sys
 
 import pytest
 
-from builders import Exports
+from builders import Exports, loose_plugins
 from mengui_core import plugins
 
 
@@ -30,9 +30,5 @@ def db_path(tmp_path):
 @pytest.fixture
 def clean_pm():
     """Unregister whatever a test adds to the process-wide plugin manager."""
-    plugins.load_plugins()
-    before = {plugins.pm.get_name(p) for p in plugins.pm.get_plugins()}
-    yield plugins.pm
-    for plugin in list(plugins.pm.get_plugins()):
-        if plugins.pm.get_name(plugin) not in before:
-            plugins.pm.unregister(plugin)
+    with loose_plugins():
+        yield plugins.pm

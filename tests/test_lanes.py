@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from mengui_core import plugins
+from builders import loose_plugins
 from mengui_core.demo_data import write_demo_inputs
 from mengui_core.errors import MenguiError
 from mengui_core.lanes import LANES_ENV, lane_count
@@ -102,19 +102,17 @@ def register_checks(register):
 
 
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_every_check_reads_the_snapshot_the_audit_began_with(tmp_path, exports, db_path, clean_pm, lanes,
-                                                            scratch_dir):
+def test_every_check_reads_the_snapshot_the_audit_began_with(tmp_path, exports, db_path, lanes, scratch_dir):
     exports.cert("P1", "M03900")
     exports.rx("R1", "2026-10-12", "P1", items=[("苯磺酸氨氯地平片", "20.00", 7, "")])
     exports.rx("R2", "2026-10-13", "P1", items=[("阿托伐他汀钙片", "30.00", 7, "")])
     conn = connect(db_path)
     load_files(conn, [exports.write()])
-    (tmp_path / "late.py").write_text(SNAPSHOT_PLUGIN.format(db=str(db_path)), encoding="utf-8")
-    plugins.load_plugins_dir(tmp_path)
     ruleset = tmp_path / "late.toml"
     ruleset.write_text('name = "late"\nversion = "1"\n[checks.late_writer]\nneeds_review = true\n'
                        '[checks.late_reader]\nneeds_review = true\n', encoding="utf-8")
-    result = audit_month(conn, "2026-10", str(ruleset), lanes=lanes)
+    with loose_plugins(tmp_path / "plugins", late=SNAPSHOT_PLUGIN.format(db=str(db_path))):
+        result = audit_month(conn, "2026-10", str(ruleset), lanes=lanes)
     # the prescription committed during the audit is in the database, but in no check's view of it
     assert conn.execute("SELECT count(*) FROM prescriptions WHERE rx_id = 'LATE'").fetchone()[0] == 1
     assert sorted((r[0], r[1]) for r in conn.execute("SELECT rx_id, check_id FROM flags")) == [
@@ -126,15 +124,14 @@ def test_every_check_reads_the_snapshot_the_audit_began_with(tmp_path, exports, 
     assert list(scratch_dir.iterdir()) == []
 
 
-def test_a_check_failing_in_a_lane_stops_the_audit_and_leaves_nothing_behind(tmp_path, exports, db_path, clean_pm,
-                                                                               scratch_dir):
+def test_a_check_failing_in_a_lane_stops_the_audit_and_leaves_nothing_behind(tmp_path, exports, db_path, scratch_dir):
     exports.cert("P1", "M03900")
     exports.rx("R1", "2026-10-12", "P1", items=[("苯磺酸氨氯地平片", "200.00", 7, "")])
     conn = connect(db_path)
     load_files(conn, [exports.write()])
     audit_month(conn, "2026-10", lanes=2)
     before = flags(conn, "2026-10")
-    (tmp_path / "broken.py").write_text(textwrap.dedent('''
+    broken = textwrap.dedent('''
         from mengui_core import hookimpl
         from mengui_core.checks import Check
 
@@ -144,13 +141,13 @@ def test_a_check_failing_in_a_lane_stops_the_audit_and_leaves_nothing_behind(tmp
         @hookimpl
         def register_checks(register):
             register(Check(id="broken_lane", title="坏规则", description="x", run=run))
-    '''), encoding="utf-8")
-    plugins.load_plugins_dir(tmp_path)
+    ''')
     ruleset = tmp_path / "broken.toml"
     ruleset.write_text('name = "x"\nversion = "1"\n[checks.duplicate_drug]\nneeds_review = true\n'
                        '[checks.amount_cap]\nneeds_review = true\nsingle_cap = "100"\n'
                        '[checks.broken_lane]\nneeds_review = true\n', encoding="utf-8")
-    with pytest.raises(MenguiError, match=r"broken_lane（插件 plugins_dir.broken）运行出错：ZeroDivisionError"):
+    with loose_plugins(tmp_path / "plugins", broken=broken), \
+            pytest.raises(MenguiError, match=r"broken_lane（插件 plugins_dir.broken）运行出错：ZeroDivisionError"):
         audit_month(conn, "2026-10", str(ruleset), lanes=2)
     assert flags(conn, "2026-10") == before
     assert list(scratch_dir.iterdir()) == []
