@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from .errors import MenguiError
+from .schema import users_path
 
 
 def _copy(source: Path, target: Path) -> int:
@@ -31,8 +32,8 @@ def backup_database(db: Path, target: Path) -> list[tuple[Path, int]]:
     if not target.parent.exists():
         raise MenguiError(f"备份目录不存在：{target.parent}")
     written = [(target, _copy(db, target))]
-    users = db.with_name(db.stem + ".users.db")
+    users = users_path(db)
     if users.exists():
-        users_target = target.with_name(target.stem + ".users.db")
+        users_target = users_path(target)
         written.append((users_target, _copy(users, users_target)))
     return written

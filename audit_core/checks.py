@@ -59,7 +59,7 @@ class AuditContext:
         self.notes: list[str] = []
         self.check: Check | None = None
         self._items_min: int | None = None  # the disease bound audit_items was built for
-        self._items_builder: Callable[[], None] | None = None
+        self._items_builder: Callable[[int], None] | None = None
 
     # -- the current check's ruleset section
     @property

@@ -35,7 +35,6 @@ TABLE_HEADERS = ["序号", "医师代码", "医师姓名", "科室", "扣款笔�
 RULE = "按本院规定，市医保办因门规处方对医院的扣款由开方医师个人全额承担。"
 MONTH_RULE = "月份按扣款日期计；扣款无日期时按处方开方日期计。"
 EMPTY_TEXT = "没有医保扣款记录"
-SUFFIX = {"csv": ".csv", "xlsx": ".xlsx", "md": ".md"}
 
 
 def _name(row) -> str:
@@ -192,12 +191,4 @@ def write_xlsx(summary: DeductionSummary, path) -> None:
     wb.save(path)
 
 
-def _write_csv_target(summary: DeductionSummary, target) -> None:
-    if _is_path(target):
-        with open(target, "w", encoding="utf-8", newline="") as fh:
-            write_csv(summary, fh)
-    else:
-        write_csv(summary, target)
-
-
-FORMATS = {"csv": _write_csv_target, "xlsx": write_xlsx, "md": write_markdown}
+FORMATS = {"csv": _text_writer(render_csv), "xlsx": write_xlsx, "md": write_markdown}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from .ruleset import format_yuan
 from .runner import month_bounds
 
 NOT_IN_ROSTER = "（名册中无此医师）"
@@ -85,10 +86,8 @@ class DeductionSummary:
 
 
 def yuan(fen: int) -> str:
-    """分 → 元 with two decimals, integer arithmetic."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(int(fen))
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
+    """分 → 元 with two decimals and no thousands separator, as the deductions CSV has it."""
+    return format_yuan(fen, grouping=False)
 
 
 def summarise(conn: sqlite3.Connection, month: str | None = None) -> DeductionSummary:
@@ -124,6 +123,3 @@ def summarise(conn: sqlite3.Connection, month: str | None = None) -> DeductionSu
             "SELECT count(*) FROM deduction_attribution WHERE NOT attributed AND month IS NULL").fetchone()[0]
     return DeductionSummary(month, doctors, unattributed, undated)
 
-
-def has_deductions(conn: sqlite3.Connection, month: str) -> bool:
-    return conn.execute("SELECT EXISTS (SELECT 1 FROM deduction_attribution WHERE month = ?)", (month,)).fetchone()[0]

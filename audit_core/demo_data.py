@@ -50,6 +50,8 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from .ruleset import format_yuan
+
 __all__ = ["write_demo_inputs", "build_demo_data", "DRUGS", "DISEASES", "EXEMPT_DISEASES"]
 
 # ---------------------------------------------------------------------------
@@ -492,13 +494,6 @@ class DemoData:
 # ---------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------
-
-def _yuan(fen: int) -> str:
-    """Integer 分 -> '123.40' (exactly two decimals, no float)."""
-    sign = "-" if fen < 0 else ""
-    fen = abs(fen)
-    return f"{sign}{fen // 100}.{fen % 100:02d}"
-
 
 def _weighted(rng: random.Random, pairs):
     """Pick one value from [(value, weight), ...]."""
@@ -1294,12 +1289,12 @@ def _month_files(data: DemoData, month: str) -> dict[str, bytes]:
             ["处方号", "开方日期", "参保人编号", "姓名", "险种", "医师代码", "科室", "门规病种", "处方金额"],
             [[rx.rx_id, f"{rx.when:%Y-%m-%d %H:%M:%S}", rx.patient.patient_id, rx.patient.name,
               rx.patient.insurance, rx.doctor.code, rx.doctor.department, ";".join(rx.disease_codes),
-              _yuan(rx.amount_fen)] for rx in rxs], "gbk"),
+              format_yuan(rx.amount_fen, grouping=False)] for rx in rxs], "gbk"),
         "rx_items.csv": _csv_bytes(
             ["rx_id", "line_no", "drug_code", "drug_name", "spec", "quantity", "unit", "unit_price",
              "amount", "days_supply"],
             [[rx.rx_id, str(n), it.drug_code, it.drug_name, it.spec, str(it.quantity), it.unit,
-              _yuan(it.unit_price_fen), _yuan(it.amount_fen),
+              format_yuan(it.unit_price_fen, grouping=False), format_yuan(it.amount_fen, grouping=False),
               "" if it.days_supply is None else str(it.days_supply)]
              for rx in rxs for n, it in enumerate(rx.items, start=1)], "utf-8"),
         "claims.csv": _csv_bytes(
@@ -1313,8 +1308,8 @@ def _claim_row(rx: Prescription) -> list[str]:
     total = rx.amount_fen
     fund = total * rx.fund_permille // 1000
     settled = rx.when + dt.timedelta(minutes=rx.settle_minutes)
-    return ["C" + rx.rx_id[1:], rx.rx_id, f"{settled:%Y-%m-%d %H:%M:%S}", _yuan(total),
-            _yuan(fund), _yuan(total - fund)]
+    return ["C" + rx.rx_id[1:], rx.rx_id, f"{settled:%Y-%m-%d %H:%M:%S}", format_yuan(total, grouping=False),
+            format_yuan(fund, grouping=False), format_yuan(total - fund, grouping=False)]
 
 
 DEDUCTION_REASONS = {
@@ -1349,7 +1344,7 @@ def _deductions(data: DemoData, seed: int) -> dict[str, list[list[str]]]:
         days = _workdays(first + dt.timedelta(days=7), first + dt.timedelta(days=20)) if later else \
             _workdays(last - dt.timedelta(days=5), last)
         serial += 1
-        rows[month].append([f"KK{month.replace('-', '')}{serial:04d}", rx_id, _yuan(fen),
+        rows[month].append([f"KK{month.replace('-', '')}{serial:04d}", rx_id, format_yuan(fen, grouping=False),
                             f"{rng.choice(days):%Y-%m-%d}", reason])
 
     for index, month in enumerate(data.months):
@@ -1367,11 +1362,11 @@ def _deductions(data: DemoData, seed: int) -> dict[str, list[list[str]]]:
                 fen, target = rxs[-1].items[-1].amount_fen, rxs[-1]
             if fen > 0:
                 add(index, target.rx_id, fen, DEDUCTION_REASONS[check])
-        if index in (0, len(data.months) // 2) and len(data.months) > 1 or len(data.months) == 1:
+        if index in (0, len(data.months) // 2):  # the first and the middle month (one month: that one)
             first, _ = _month_bounds(data.months[0])
             old = first - dt.timedelta(days=rng.randint(40, 70))
             add(index, f"R{old:%Y%m%d}{rng.randint(1, 400):05d}", rng.randint(2000, 16000),
-                "门规处方超出单次开药限额，扣除超限部分")
+                DEDUCTION_REASONS["amount_cap"])
     return rows
 
 

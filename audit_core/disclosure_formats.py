@@ -592,20 +592,8 @@ def _write_explanation_sheet(ws, disclosure: Disclosure) -> None:
 # --------------------------------------------------------------------------- registry
 
 
-def _write_csv_target(disclosure: Disclosure, target: Any) -> None:
-    if _is_path(target):
-        with open(target, "w", encoding="utf-8", newline="") as fh:
-            write_csv(disclosure, fh)
-    elif isinstance(target, (io.RawIOBase, io.BufferedIOBase)):
-        raise TypeError("需要文本流（例如以文本模式打开的文件），不能写入二进制流")
-    elif hasattr(target, "write"):
-        write_csv(disclosure, target)
-    else:
-        raise TypeError(f"无法写入：{target!r} 既不是文件路径也不是文本流")
-
-
 FORMATS: dict[str, Callable[[Disclosure, Any], None]] = {
-    "csv": _write_csv_target,
+    "csv": _text_writer(render_csv),
     "xlsx": write_xlsx,
     "md": write_markdown,
     "html": write_html,

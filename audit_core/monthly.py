@@ -29,7 +29,7 @@ def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: P
                   formats=OUTPUT_FORMATS, report: bool = True) -> list[Path]:
     """The list in every format, the month's deductions per doctor (when there are any) and the report."""
     from .deduction_formats import FORMATS as DEDUCTION_FORMATS
-    from .deductions import has_deductions, summarise as summarise_deductions
+    from .deductions import summarise as summarise_deductions
     from .disclosure_formats import DEFAULT_SUFFIX, FORMATS
     from .report import render_month_report
 
@@ -40,9 +40,10 @@ def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: P
         path = out_dir / f"disclosure-{month}{DEFAULT_SUFFIX[name]}"
         FORMATS[name](published.disclosure, path)
         written.append(path)
-    if has_deductions(conn, month):
+    deductions = summarise_deductions(conn, month)
+    if deductions.count:
         path = out_dir / f"deductions-{month}.csv"
-        DEDUCTION_FORMATS["csv"](summarise_deductions(conn, month), path)
+        DEDUCTION_FORMATS["csv"](deductions, path)
         written.append(path)
     if report:
         titles = {c.id: c.title for c in get_checks().values()}

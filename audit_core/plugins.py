@@ -7,7 +7,8 @@ Built-in plugins (``mengui_plugins.*``) are declared in this distribution's
   entry points of those distributions (plus this one). An empty string loads
   only the built-ins.
 * Under pytest (``sys._called_from_test``) only this distribution's entry
-  points load, so a developer's installed plugins never change test results.
+  points load (plus those ``MENGUI_LOAD_PLUGINS`` names), so a developer's
+  installed plugins never change test results.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
-
-import re
 
 import pluggy
 
@@ -47,12 +47,9 @@ def _wanted_distributions() -> set[str] | None:
     Under pytest only this distribution loads, plus any named in ``MENGUI_LOAD_PLUGINS``
     (so a plugin's own tests can load it through its real entry points)."""
     env = os.environ.get("MENGUI_LOAD_PLUGINS")
-    named = {_normalise(n.strip()) for n in (env or "").split(",") if n.strip()}
-    if hasattr(sys, "_called_from_test"):
-        return {DISTRIBUTION} | named
-    if env is None:
+    if env is None and not hasattr(sys, "_called_from_test"):
         return None
-    return {DISTRIBUTION} | named
+    return {DISTRIBUTION} | {_normalise(n.strip()) for n in (env or "").split(",") if n.strip()}
 
 
 def load_plugins() -> None:

@@ -102,13 +102,13 @@ def yuan_to_fen(value) -> int:
     return int(fen)
 
 
-def format_yuan(fen: int | None) -> str:
-    """分 → ``"1,234.50"``-style 元 text (no float)."""
+def format_yuan(fen: int | None, grouping: bool = True) -> str:
+    """分 → ``"1,234.50"``-style 元 text (no float); ``grouping=False``: ``"1234.50"`` (CSV files)."""
     if fen is None:
         return ""
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole:,}.{cents:02d}"
+    return f"{sign}{whole:,}.{cents:02d}" if grouping else f"{sign}{whole}.{cents:02d}"
 
 
 # ---------------------------------------------------------------- drug names

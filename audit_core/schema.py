@@ -468,6 +468,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
 ]
 
 
+def users_path(db_path: str | Path) -> Path:
+    """The committee's logins live beside the database: ``mengui.db`` → ``mengui.users.db``."""
+    db_path = Path(db_path)
+    return db_path.with_name(db_path.stem + ".users.db")
+
+
 def now() -> str:
     return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
 

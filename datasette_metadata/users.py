@@ -12,12 +12,11 @@ import re
 import secrets
 import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 
 from datasette_auth_passwords.utils import hash_password
 
 from mengui_core.errors import MenguiError
-from mengui_core.schema import now
+from mengui_core.schema import now, users_path
 
 ROLES = {"committee": "药事委员会委员", "admin": "管理员"}
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,32}$")
@@ -30,11 +29,6 @@ class User:
     role: str
     password_hash: str
     created_at: str
-
-
-def users_path(db_path: str | Path) -> Path:
-    db_path = Path(db_path)
-    return db_path.with_name(db_path.stem + ".users.db")
 
 
 def _connect(db_path) -> sqlite3.Connection:

@@ -3,8 +3,9 @@
 Two values per doctor and month are compared with the doctor's department:
 
 * ``avg``: the average drug amount per visit (visit = patient + doctor + day, DESIGN §2);
-* ``drug``: the amount of one drug (generic name, ``temp.audit_items``) the doctor prescribed;
-  compared among the department's doctors who prescribed that drug.
+* ``drug``: the amount of one drug (generic name, resolved with the ruleset's catalog as for
+  ``temp.audit_items``) the doctor prescribed, from the month's items; compared among the
+  department's doctors who prescribed that drug.
 
 The statistic is robust: the median and the MAD (median absolute deviation) of the department's
 values, including the doctor's own, and the modified z-score ``0.6745 × (x − median) ÷ MAD``
