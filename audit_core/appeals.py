@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from .errors import MenguiError
+from .publish import ruleset_for_month
 from .schema import now, transaction
 from .verdicts import VERDICT_LABELS, normalise_verdict, require_flag
 
@@ -80,13 +81,6 @@ def parse_date(text: str | None) -> date:
     return day
 
 
-def appeal_days(conn: sqlite3.Connection, month: str) -> int:
-    """The number of days to appeal, from the ruleset the month was audited with."""
-    from .publish import ruleset_for_month
-
-    return ruleset_for_month(conn, month).appeal_days
-
-
 _SELECT = """
     SELECT a.*, f.month, f.doctor_code FROM appeals a
     LEFT JOIN flags f ON f.rx_id = a.rx_id AND f.check_id = a.check_id
@@ -135,7 +129,7 @@ def file_appeal(conn: sqlite3.Connection, rx_id: str, check_id: str, reason: str
         raise MenguiError(f"处方 {rx_id} 规则 {check_id} 的结论是「{VERDICT_LABELS[verdict['verdict']]}」，"
                           "只能对判定为不合理的处方申诉")
     decided = _verdict_day(conn, verdict)
-    days = appeal_days(conn, flag["month"])
+    days = ruleset_for_month(conn, flag["month"]).appeal_days  # the ruleset the month was audited with
     deadline = decided + timedelta(days=days)
     filed = filed_on or datetime.now().date()
     if filed < decided:
@@ -188,8 +182,3 @@ def list_appeals(conn: sqlite3.Connection, month: str | None = None) -> list[sql
         ORDER BY a.status <> 'pending', a.filed_at, a.rx_id, a.check_id
         """, (month, month)).fetchall()
 
-
-def pending_count(conn: sqlite3.Connection, month: str) -> int:
-    """Appeals still waiting for a 复审 on the month's flags (their first verdict still counts)."""
-    return conn.execute(
-        "SELECT count(*) FROM flag_status WHERE month = ? AND appeal_status = 'pending'", (month,)).fetchone()[0]

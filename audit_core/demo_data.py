@@ -1177,23 +1177,18 @@ def _plant_monitoring_cases(seed, months, doctors, by_dept, offenders, ids, fact
 
     They draw from their own random stream and come after everything else, so the normal data and the
     original planted cases stay exactly what they were before these checks existed."""
-    rng = random.Random(seed + 1)
-    extra_ids = _IdPool(rng)
-    extra_ids.used = ids.used
-    extra = _RxFactory(rng)
-    extra.seq = factory.seq
+    rng = ids.rng = factory.rng = random.Random(seed + 1)
     unqualified, outlier = EXTRA_DOCTORS
     doctors.extend(EXTRA_DOCTORS)
     for index, month in enumerate(months):
         m_first, m_last = _month_bounds(month)
-        planter = _Planter(rng, extra, extra_ids, by_dept, offenders, None, patients, m_first, m_last,
+        planter = _Planter(rng, factory, ids, by_dept, offenders, None, patients, m_first, m_last,
                            index, len(months))
         planter.unqualified_doctor(unqualified)
         planter.over_supply()
         planter.frequent_visits()
         planter.doctor_outlier(outlier)
         planted[month].extend(planter.cases)
-    factory.all.extend(extra.all)
 
 
 def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 600) -> DemoData:

@@ -12,7 +12,6 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from .appeals import pending_count as appeals_pending
 from .disclosure import ACTIONS, LEVEL_LABELS, Disclosure, DisclosureRow
 from .errors import MenguiError
 from .ladder import Ladder, LadderContext, LadderError
@@ -69,8 +68,11 @@ def ladder_start(conn: sqlite3.Connection, declared: str | None) -> str | None:
     return row[0] if row else None
 
 
-def pending_count(conn: sqlite3.Connection, month: str) -> int:
-    return conn.execute("SELECT count(*) FROM flag_status WHERE month = ? AND status = 'pending'", (month,)).fetchone()[0]
+def pending_counts(conn: sqlite3.Connection, month: str) -> tuple[int, int]:
+    """The month's flags awaiting the committee's verdict, and its appeals awaiting a 复审."""
+    row = conn.execute("SELECT count(*) FILTER (WHERE status = 'pending'), count(*) FILTER (WHERE appeal_status = "
+                       "'pending') FROM flag_status WHERE month = ?", (month,)).fetchone()
+    return row[0], row[1]
 
 
 def _rows(conn: sqlite3.Connection, month: str, entries) -> list[DisclosureRow]:
@@ -138,7 +140,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
     month_bounds(month)
     rs = ruleset_for_month(conn, month, ruleset)
     ladder = ladder_for(rs)
-    pending = pending_count(conn, month)
+    pending, appeals_pending = pending_counts(conn, month)
     if require_reviewed and pending:
         raise MenguiError(f"{month} 还有 {pending} 条标记待药事委员会审核（--require-reviewed 要求全部审核完毕）")
     ctx = LadderContext(conn, month, rs, ladder_start(conn, start), allow_unaudited)
@@ -155,7 +157,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
         info = conn.execute("SELECT created_at, changes FROM disclosure_revisions WHERE month = ? AND revision = ?",
                             (month, last)).fetchone()
         disclosure = Disclosure(month, last, old, pending, ladder.title, ladder.policy, rs.title, info["created_at"],
-                                json.loads(info["changes"] or "[]"), appeals_pending(conn, month))
+                                json.loads(info["changes"] or "[]"), appeals_pending)
         return PublishResult(disclosure, False, ladder)
     revision = (last or 0) + 1
     changes = _changes(old, rows) if last is not None else []
@@ -176,7 +178,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
             "unreasonable_count, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         _record_revocations(conn, month, rows, revision, created)
     disclosure = Disclosure(month, revision, rows, pending, ladder.title, ladder.policy, rs.title, created, changes,
-                            appeals_pending(conn, month))
+                            appeals_pending)
     return PublishResult(disclosure, True, ladder)
 
 
