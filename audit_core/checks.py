@@ -15,12 +15,12 @@ TEMP tables it can read (documented in ``docs/plugins.md``):
     ``seq`` (the same order as an integer),
     ``patient_id, doctor_code, rx_date, in_month, drug_code, code10, drug_name,
     generic, atc, effect_group, effect_title, comparable, start_day, end_day`` (julian day
-    numbers, inclusive), ``disease_count``. A view over the narrow, clustered ``item_spans``
+    numbers, inclusive), ``disease_count``, ``days_supply`` (NULL when not recorded). A view over the narrow, clustered ``item_spans``
     (see docs/plugins.md), which pair-finding queries should read.
 
-A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects
-``rx_id, detail, amount_fen, limit_fen, related_rx_id`` and optionally ``measure`` (a number the
-ruleset's ``levels`` thresholds grade into warning levels).
+A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects ``rx_id, detail`` and
+optionally ``amount_fen, limit_fen, related_rx_id``, ``measure`` (a number the ruleset's ``levels``
+thresholds grade into warning levels) and ``evidence`` (JSON).
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .ruleset import Ruleset, yuan_to_fen
+
+
+#: the columns a check's ``add_flags`` query may select (``rx_id`` and ``detail`` are required)
+FLAG_COLUMNS = ("rx_id", "detail", "amount_fen", "limit_fen", "related_rx_id", "measure", "evidence")
 
 
 @dataclass
@@ -90,14 +94,21 @@ class AuditContext:
             self._items_min = min_diseases
 
     def add_flags(self, sql: str, params=()) -> int:
-        """Insert the rows selected by ``sql`` (rx_id, detail, amount_fen, limit_fen, related_rx_id and,
-        optionally, ``measure``: the number the ruleset's ``levels`` grade) as flags."""
-        # LIMIT 0 only prepares the statement: its column names tell whether it selects a measure
+        """Insert the rows selected by ``sql`` as flags. ``rx_id`` and ``detail`` are required; the other
+        columns are optional: ``amount_fen``, ``limit_fen``, ``related_rx_id``, ``measure`` (the number
+        the ruleset's ``levels`` grade) and ``evidence`` (a JSON array of objects: the facts behind the
+        flag, laid out on the review page)."""
+        # LIMIT 0 only prepares the statement: its column names tell which optional columns it selects
         columns = {d[0] for d in self.conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description}
-        measure = "measure" if "measure" in columns else "NULL"
+        missing = {"rx_id", "detail"} - columns
+        if missing:
+            from .errors import MenguiError
+
+            raise MenguiError(f"规则 {self.check.id} 的查询缺少列 {'、'.join(sorted(missing))}（add_flags 至少需要 rx_id 和 detail）")
+        selected = ", ".join(c if c in columns else "NULL" for c in FLAG_COLUMNS)
         cursor = self.conn.execute(
-            "INSERT INTO temp.new_flags (check_id, rx_id, detail, amount_fen, limit_fen, related_rx_id, measure) "
-            f"SELECT '{self.check.id}', rx_id, detail, amount_fen, limit_fen, related_rx_id, {measure} FROM ({sql})",
+            f"INSERT INTO temp.new_flags (check_id, {', '.join(FLAG_COLUMNS)}) "
+            f"SELECT '{self.check.id}', {selected} FROM ({sql})",
             params,
         )
         return cursor.rowcount

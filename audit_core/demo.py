@@ -39,6 +39,7 @@ COMMITTEE = {
     "unqualified_doctor": ("不合理", "进修医师无医保定岗资格，不得开具门规处方"),
     "over_supply_far": ("不合理", "超出病种每次最长用药天数，无长处方备案"),
     "over_supply_some": ("合理", "患者长期外出，已在医保办备案长处方"),
+    "early_refill_hint": ("合理", "患者外出探亲，提前取药，已在医保办登记"),
 }
 REVIEWERS = ["王立新", "刘敏", "陈志刚"]
 

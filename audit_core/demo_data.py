@@ -15,9 +15,13 @@ byte-identical in every month folder (a re-export: loading them again must
 change nothing).
 
 The "normal" data obeys the Jinan rules: every prescribing event stays within
-its cap, and no patient ever holds two overlapping supplies of the same drug
-or of two drugs of one therapeutic group (refills start only after the
-previous supply has ended).  On top of it, each month gets a set of *planted*
+its cap, and patients come back for their refills the way chronic patients do:
+about half a few days before the last supply runs out (at most a fifth of it
+and never more than 5 days early: an on-time refill under Jinan's tolerance of
+7 days and 25 %), the others on the day or a few days late; now and then
+another doctor of the department is on duty, and now and then the patient is
+switched to another drug of the same class at a refill.  No patient holds two
+drugs of one therapeutic group otherwise.  On top of it, each month gets a set of *planted*
 cases — violations and look-alike edge cases that must **not** be flagged —
 listed in the returned manifest so tests can compare an audit's flags with
 the truth.  Planted cases use their own patients, so they never interact
@@ -339,8 +343,21 @@ REGIMENS: dict[str, list[tuple[float, list[tuple[str, int]]]]] = {
 
 #: days of supply a doctor writes for a normal refill
 SUPPLY_DAYS: list[tuple[int, int]] = [(7, 22), (14, 42), (28, 26), (30, 10)]
-#: days a patient comes back after the supply has run out
+#: days a patient comes back after the supply has run out (when not early)
 REFILL_DELAYS: list[tuple[int, int]] = [(0, 30), (1, 25), (2, 15), (3, 12), (5, 8), (8, 6), (12, 4)]
+#: share of refills that come a few days before the supply runs out
+EARLY_SHARE = 0.5
+#: an early refill comes at most this many days, and at most this share of the supply, before it runs out
+EARLY_MAX_DAYS, EARLY_MAX_SHARE = 5, 0.2
+
+
+def _refill_offset(rng: random.Random, days: int) -> int:
+    """Days after the supply of ``days`` days runs out that the patient comes back (negative: early).
+    A patient with a week's supply comes back when it runs out, or later."""
+    early = min(EARLY_MAX_DAYS, int(days * EARLY_MAX_SHARE)) if days >= 14 else 0
+    if early and rng.random() < EARLY_SHARE:
+        return -rng.randint(1, early)
+    return _weighted(rng, REFILL_DELAYS)
 
 #: the simulation starts this many days before the first month, so that the
 #: first month already has the steady-state mix of refills
@@ -782,8 +799,7 @@ def _visit(rng: random.Random, factory: _RxFactory, patient: Patient, doctor: Do
             factory.new(when, patient, doctor, _billed_codes(rng, group_tracks), part)
             when += dt.timedelta(seconds=rng.randint(20, 150))
     for track, d in zip(tracks, days):
-        delay = _weighted(rng, REFILL_DELAYS)
-        track.next_visit = _next_workday(day + dt.timedelta(days=d + delay))
+        track.next_visit = _next_workday(day + dt.timedelta(days=d + _refill_offset(rng, d)))
 
 
 def _simulate(rng: random.Random, factory: _RxFactory, patients: list[Patient],
@@ -900,12 +916,14 @@ class _Planter:
     def rx(self, patient, doctor, day, codes, items, when=None) -> Prescription:
         return self.factory.new(when or _clinic_time(self.rng, day), patient, doctor, codes, items)
 
-    def record(self, case, about, flagged, rxs, context=(), note="") -> None:
-        """Note a case; prescriptions become rx ids once ids are assigned."""
+    def record(self, case, about, flagged, rxs, context=(), note="", level=None) -> None:
+        """Note a case; prescriptions become rx ids once ids are assigned. ``level``: the warning level
+        the flag must have (drug checks: by the days in hand beyond Jinan's refill tolerance)."""
         self.cases.append({
             "case": case,
             "check_id": about if flagged else None,
             "about": about,
+            "level": level,
             "rx_ids": rxs,  # Prescription objects until ids are assigned
             "context_rx_ids": list(context),
             "doctor_codes": sorted({rx.doctor.code for rx in rxs}),
@@ -1005,7 +1023,7 @@ class _Planter:
         patient = self.patient(["M03900", "M04600"])
         later_doctor = self.offenders["duplicate"]
         earlier_doctor = self.other_doctor(later_doctor.department, [later_doctor])
-        d1, d2 = self.day_pair([9, 8, 10, 7, 11, 6, 12])
+        d1, d2 = self.day_pair([7, 6, 5, 4])
         a = self.rx(patient, earlier_doctor, d1, ["M03900"],
                     [self.item(patient, "amlodipine", 28, product=0),
                      self.item(patient, "aspirin", 28)])
@@ -1013,21 +1031,24 @@ class _Planter:
                     [self.item(patient, "amlodipine", 28, product=2),
                      self.item(patient, "atorvastatin", 28)])
         self.record("duplicate_code", "duplicate_drug", True, [b], [a],
-                    f"苯磺酸氨氯地平片 28 days from {d1}, again {(d2 - d1).days} days later from another "
-                    "manufacturer (code differs only after character 10); the later prescription is at fault")
+                    f"苯磺酸氨氯地平片 28 days from {d1}, again {(d2 - d1).days} days later by another doctor from "
+                    f"another manufacturer (code differs only after character 10): {28 - (d2 - d1).days} days still "
+                    "in hand, 14 or more beyond the 7 tolerated (违规); the later prescription is at fault",
+                    level="违规")
         # same drug known only by name (no codes); the later name carries the strength
         patient = self.patient(["M04803", "M03900"])
         doctor = self.pool.take(["神经内科", "全科医学科", "心血管内科"])
         earlier_doctor = self.other_doctor("神经内科", [doctor])
-        d1, d2 = self.day_pair([6, 5, 7, 4, 8, 11, 12])
+        d1, d2 = self.day_pair([6, 5, 7, 4])
         a = self.rx(patient, earlier_doctor, d1, ["M04803"],
                     [self.item(patient, "atorvastatin", 28, with_code=False),
                      self.item(patient, "clopidogrel", 28)])
         b = self.rx(patient, doctor, d2, ["M04803"],
                     [self.item(patient, "atorvastatin", 28, name="阿托伐他汀钙片 20mg", with_code=False)])
         self.record("duplicate_name", "duplicate_drug", True, [b], [a],
-                    "阿托伐他汀钙片 vs '阿托伐他汀钙片 20mg', both without drug code, overlapping: the "
-                    "same generic name once the strength is stripped; later prescription at fault")
+                    "阿托伐他汀钙片 vs '阿托伐他汀钙片 20mg', both without drug code, 21 or more of 28 days in "
+                    "hand (违规): the same generic name once the strength is stripped; later prescription at fault",
+                    level="违规")
         # touching windows: day 1..7 then from day 8 — not a duplicate
         patient = self.patient(["M03900", "M01600"])
         doctor = self.other_doctor("内分泌科", [])
@@ -1037,6 +1058,7 @@ class _Planter:
         self.record("touching_ok", "duplicate_drug", False, [b], [a],
                     f"盐酸二甲双胍片 with days_supply {(d2 - d1).days} from {d1}, next from {d2}: windows "
                     "touch but do not overlap")
+        self.refills()
         # single-disease patient: duplicates are not checked
         patient = self.patient(["M03900"])
         doctor1 = self.other_doctor("心血管内科", [])
@@ -1048,19 +1070,57 @@ class _Planter:
                     "overlapping 苯磺酸氨氯地平片 for a patient with a single disease: below the "
                     "2-disease threshold, not a duplicate_drug finding")
 
+    def refills(self) -> None:
+        """Refills around Jinan's tolerance (7 days, 25 % of the earlier supply)."""
+        patient = self.patient(["M03900", "M04600"])
+        doctor = self.other_doctor("心血管内科", [])
+        d1, d2 = self.day_pair([23, 22, 21])  # 5-7 days in hand: 7 is exactly the tolerance
+        a = self.rx(patient, doctor, d1, ["M03900"], [self.item(patient, "amlodipine", 28, product=0)])
+        b = self.rx(patient, doctor, d2, ["M03900"], [self.item(patient, "amlodipine", 28, product=0)])
+        self.record("early_refill_ok", "duplicate_drug", False, [b], [a],
+                    f"苯磺酸氨氯地平片 28 days from {d1}, refilled {(d2 - d1).days} days later with "
+                    f"{28 - (d2 - d1).days} days in hand: an on-time refill (up to 7 days early), not flagged")
+        patient = self.patient(["M03900", "M01600"])
+        doctor = self.other_doctor("内分泌科", [])
+        d1, d2 = self.day_pair([18, 17, 19])
+        a = self.rx(patient, doctor, d1, ["M01600"], [self.item(patient, "metformin", 28, product=0)])
+        b = self.rx(patient, doctor, d2, ["M01600"], [self.item(patient, "metformin", 28, product=0)])
+        self.record("early_refill_hint", "duplicate_drug", True, [b], [a],
+                    f"盐酸二甲双胍片 28 days from {d1}, refilled {(d2 - d1).days} days later with "
+                    f"{28 - (d2 - d1).days} days in hand: 2-4 days beyond the 7 tolerated (提示; counts only if "
+                    "the committee rules it 不合理)", level="提示")
+        patient = self.patient(["M04600", "M03900"])
+        doctor = self.other_doctor("心血管内科", [])
+        d1, d2 = self.day_pair([24, 23, 22, 21])
+        a = self.rx(patient, doctor, d1, ["M04600"], [self.item(patient, "atorvastatin", 28)])
+        b = self.rx(patient, doctor, d2, ["M04600"], [self.item(patient, "rosuvastatin", 28)])
+        self.record("switch_on_time_ok", "same_effect_drug", False, [b], [a],
+                    f"阿托伐他汀钙片 28 days from {d1}, switched to 瑞舒伐他汀钙片 (same class C10AA) "
+                    f"{(d2 - d1).days} days later, at an on-time refill: not flagged")
+        patient = self.patient(["M04803", "M03900"])
+        doctor = self.other_doctor("神经内科", [])
+        d1, d2 = self.day_pair([14, 13, 12])
+        a = self.rx(patient, doctor, d1, ["M04803"], [self.item(patient, "rosuvastatin", 28)])
+        b = self.rx(patient, doctor, d2, ["M04803"], [self.item(patient, "atorvastatin", 28)])
+        self.record("switch_early", "same_effect_drug", True, [b], [a],
+                    f"瑞舒伐他汀钙片 28 days from {d1}, switched to 阿托伐他汀钙片 {(d2 - d1).days} days later "
+                    f"with {28 - (d2 - d1).days} days of the first in hand: 7-9 days beyond the tolerance (预警)",
+                    level="预警")
+
     # -- same-effect drugs --------------------------------------------------
     def same_effect(self) -> None:
         # two ARBs (C09CA) in overlapping windows, the later by a repeat offender
         patient = self.patient(["M03900", "M01600"])
         later_doctor = self.offenders["same_effect_cross"]
         earlier_doctor = self.other_doctor("心血管内科", [later_doctor])
-        d1, d2 = self.day_pair([6, 5, 7, 8, 4, 9, 12])
+        d1, d2 = self.day_pair([6, 5, 7, 4])
         a = self.rx(patient, earlier_doctor, d1, ["M03900"],
                     [self.item(patient, "irbesartan", 28), self.item(patient, "amlodipine", 28)])
         b = self.rx(patient, later_doctor, d2, ["M03900", "M01600"],
                     [self.item(patient, "valsartan", 28), self.item(patient, "metformin", 28)])
         self.record("same_effect_cross_rx", "same_effect_drug", True, [b], [a],
-                    "厄贝沙坦片 then 缬沙坦胶囊 (both C09CA) with overlapping windows; later prescription at fault")
+                    "厄贝沙坦片 then 缬沙坦胶囊 (both C09CA) with 21 or more of 28 days of 厄贝沙坦 in hand (违规); "
+                    "later prescription at fault", level="违规")
         # two statins in one prescription, by a repeat offender
         patient = self.patient(["M01600", "M04600"])
         # this offender starts one month later than the others, so the last month of a
@@ -1074,7 +1134,8 @@ class _Planter:
                      [self.item(patient, "metformin", 28), self.item(patient, "atorvastatin", 28),
                       self.item(patient, "rosuvastatin", 28)])
         self.record("same_effect_in_rx", "same_effect_drug", True, [rx],
-                    note="阿托伐他汀钙片 + 瑞舒伐他汀钙片 (both C10AA) in one prescription")
+                    note="阿托伐他汀钙片 + 瑞舒伐他汀钙片 (both C10AA, 28 days each) in one prescription: they "
+                         "overlap by the whole supply, 21 days beyond the 7 tolerated (违规)", level="违规")
         # dual antiplatelet therapy: an allowed combination
         patient = self.patient(["M03900", "M04600"])
         doctor = self.other_doctor("心血管内科", [])

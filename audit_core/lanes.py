@@ -27,12 +27,12 @@ import threading
 from collections import deque
 from typing import Callable
 
-from .checks import AuditContext, Check
+from .checks import FLAG_COLUMNS, AuditContext, Check
 from .errors import MenguiError
 from .schema import configure
 
 LANES_ENV = "MENGUI_AUDIT_LANES"
-NEW_FLAGS = ("check_id", "rx_id", "detail", "amount_fen", "limit_fen", "related_rx_id", "measure")
+NEW_FLAGS = ("check_id",) + FLAG_COLUMNS
 
 
 def database_file(conn: sqlite3.Connection) -> str:
@@ -60,7 +60,7 @@ def create_new_flags(conn: sqlite3.Connection) -> None:
     conn.execute("DROP TABLE IF EXISTS temp.new_flags")
     conn.execute(
         "CREATE TEMP TABLE new_flags (check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER, "
-        "limit_fen INTEGER, related_rx_id TEXT, measure REAL)"
+        "limit_fen INTEGER, related_rx_id TEXT, measure REAL, evidence TEXT)"
     )
 
 

@@ -414,6 +414,7 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
     label_colours = {titles[cid]: colours[cid] for cid in check_ids}
     needs_review = {c["id"]: bool(c.get("needs_review")) for c in run_checks if "needs_review" in c}
     monitoring = {c["id"] for c in run_checks if c.get("monitoring")}
+    counts_from = {c["id"]: c["counts_without_review_from"] for c in run_checks if c.get("counts_without_review_from")}
     for cid, row in per_check.items():
         needs_review.setdefault(cid, bool(row["needs_review"]))
         if row["is_monitoring"]:
@@ -517,6 +518,8 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
         hint = ""
         if cid in monitoring:
             hint = "监测规则，仅供参考，不计入"
+        elif cid in counts_from:
+            hint = f"{counts_from[cid]}级别未被判为合理即计入，较轻级别需委员会判定不合理后计入"
         elif cid in needs_review:
             hint = "需委员会判定不合理后计入" if needs_review[cid] else "未被判为合理即计入"
         parts.append(

@@ -33,7 +33,9 @@ DEFAULT_APPEAL_DAYS = 15  # when a ruleset has no [appeals] section
 MAX_APPEAL_DAYS = 365
 DEFAULT_LEVELS = ["提示", "预警", "违规"]
 #: keys of a ``[checks.<id>]`` section that the core reads itself (not passed to the check as params)
-CORE_CHECK_KEYS = {"needs_review", "monitoring", "levels", "level"}
+CORE_CHECK_KEYS = {"needs_review", "monitoring", "levels", "level", "counts_without_review_from"}
+MAX_TOLERANCE_DAYS = 366
+ATC_PREFIX = re.compile(r"^[A-Z](\d\d([A-Z][A-Z]?)?)?$")
 
 
 @dataclass
@@ -43,6 +45,55 @@ class CheckConfig:
     monitoring: bool = False  # flags are for monitoring only: they never count toward the ladder
     thresholds: list[float] | None = None  # one lower bound (inclusive) per level name, ascending
     level: str | None = None  # the level of a flag without a measure (or when no thresholds are given)
+    # with needs_review = false: the level from which a flag counts without a verdict; flags below it
+    # count only after a verdict of 不合理 (None: every level counts without a verdict)
+    counts_from: str | None = None
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How early a refill may come: at most ``days`` days, and at most ``percent`` % of the earlier
+    supply's days (rounded down); the smaller applies."""
+
+    days: int = 0
+    percent: float = 0
+
+    @property
+    def basis_points(self) -> int:
+        """``percent`` in hundredths of a percent, for integer arithmetic in SQL."""
+        return round(self.percent * 100)
+
+    def days_for(self, days_supply: int | None) -> int:
+        """The tolerance in days for an earlier supply of ``days_supply`` days (None: not recorded → 0)."""
+        if not days_supply or days_supply < 0:
+            return 0
+        return min(self.days, days_supply * self.basis_points // 10000)
+
+
+@dataclass
+class RefillTolerance:
+    """``[refill_tolerance]``: the overlap a refill may have with the earlier supply before the drug
+    checks flag it, with overrides per drug class (ATC prefix, longest wins) and per billed disease
+    (which win over the class; with several billed diseases, the largest days and percent)."""
+
+    default: Tolerance = Tolerance()
+    classes: dict[str, Tolerance] = field(default_factory=dict)
+    diseases: dict[str, Tolerance] = field(default_factory=dict)
+
+    def for_class(self, atc: str | None) -> Tolerance:
+        """The tolerance for a drug of ATC class ``atc`` (the longest matching prefix, else the default)."""
+        if atc:
+            for length in range(len(atc), 0, -1):
+                if atc[:length] in self.classes:
+                    return self.classes[atc[:length]]
+        return self.default
+
+    def for_diseases(self, codes) -> Tolerance | None:
+        """The override for a prescription billed under catalog ``codes``, or None."""
+        found = [self.diseases[c] for c in codes if c in self.diseases]
+        if not found:
+            return None
+        return Tolerance(max(t.days for t in found), max(t.percent for t in found))
 
 
 @dataclass
@@ -80,6 +131,7 @@ class Ruleset:
     extends: str | None = None
     appeal_days: int = DEFAULT_APPEAL_DAYS  # a doctor may appeal a 不合理 verdict within this many days
     levels: list[str] = field(default_factory=lambda: list(DEFAULT_LEVELS))
+    refill_tolerance: RefillTolerance = field(default_factory=RefillTolerance)
 
     def disease_name(self, code: str) -> str | None:
         return next((d.name for d in self.diseases if d.code == code), None)
@@ -361,6 +413,7 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
             problem(f"checks.{check_id}.needs_review", "监测规则（monitoring = true）的标记从不计入公示，"
                     "不能同时要求委员会审核（needs_review 应为 false 或省略）", f"checks.{check_id}")
         thresholds, level = _check_levels(check_id, section, level_names, problem)
+        counts_from = _counts_from(check_id, section, level_names, review, monitoring, problem)
         if known_checks is not None and check_id not in known_checks:
             problem(f"checks.{check_id}", f"没有已安装的插件提供规则 {check_id}（已注册：{'、'.join(sorted(known_checks))}）",
                     f"checks.{check_id}")
@@ -374,7 +427,9 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
             elif key.startswith(("min_", "max_")) and (not _is_number(value) or value < 0):
                 problem(f"checks.{check_id}.{key}", f"应为不小于 0 的数，实际为 {value!r}", f"checks.{check_id}")
         _check_disease_table(check_id, params.get("diseases"), seen_codes, problem)
-        checks[check_id] = CheckConfig(review and not monitoring, params, monitoring, thresholds, level)
+        checks[check_id] = CheckConfig(review and not monitoring, params, monitoring, thresholds, level, counts_from)
+
+    refill = _refill_tolerance(data.get("refill_tolerance", {}), seen_codes, problem)
 
     appeals = data.get("appeals", {})
     appeal_days = DEFAULT_APPEAL_DAYS
@@ -398,7 +453,7 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
         insurance_types=list(data.get("insurance_types", [])), exempt_diseases=list(exempt),
         checks=checks, diseases=diseases, drug_classes=drug_classes, same_effect=same_effect,
         ladder=dict(data.get("ladder", {})), raw=data, extends=data.get("extends"), appeal_days=appeal_days,
-        levels=level_names,
+        levels=level_names, refill_tolerance=refill,
     )
 
 
@@ -438,6 +493,68 @@ def _check_levels(check_id, section, names, problem) -> tuple[list[float] | None
         problem(f"{key}.levels", f"{expected}：后一个必须大于前一个，实际为 {thresholds!r}", key)
         return None, level
     return [float(t) for t in thresholds], level
+
+
+def _counts_from(check_id, section, names, needs_review, monitoring, problem) -> str | None:
+    """``counts_without_review_from``: the level from which flags count without a verdict."""
+    key = f"checks.{check_id}.counts_without_review_from"
+    value = section.get("counts_without_review_from")
+    if value is None:
+        return None
+    if value not in names:
+        problem(key, f"应为级别名称之一（{'、'.join(names)}），实际为 {value!r}")
+        return None
+    if monitoring or needs_review:
+        problem(key, "只用于 needs_review = false 的规则：该级别及以上的标记除非被评为合理即计入，"
+                     "以下的标记经委员会评为不合理后才计入"
+                     + ("（监测规则从不计入）" if monitoring else "（needs_review = true 时所有标记都需审核）"))
+        return None
+    return value
+
+
+def _tolerance(key: str, table, base: Tolerance, problem) -> Tolerance:
+    """One ``{ days = …, percent = … }`` table; a key it leaves out is taken from ``base``."""
+    if not isinstance(table, dict):
+        problem(key, f"应为表，如 {{ days = 7, percent = 25 }}，实际为 {table!r}")
+        return base
+    unknown = sorted(set(table) - {"days", "percent"})
+    if unknown:
+        problem(key, f"不认识的设置 {'、'.join(unknown)}（只有 days：最多提前天数；percent：上次用药天数的百分比）")
+    days, percent = table.get("days", base.days), table.get("percent", base.percent)
+    if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_TOLERANCE_DAYS:
+        problem(f"{key}.days", f"提前天数应为 0 到 {MAX_TOLERANCE_DAYS} 之间的整数，实际为 {days!r}")
+        days = base.days
+    if not _is_number(percent) or not 0 <= percent <= 100:
+        problem(f"{key}.percent", f"应为 0 到 100 之间的数（上次用药天数的百分比，如 25），实际为 {percent!r}")
+        percent = base.percent
+    return Tolerance(days, percent)
+
+
+def _refill_tolerance(table, catalog_codes, problem) -> RefillTolerance:
+    """``[refill_tolerance]`` with its ``classes`` (ATC prefix) and ``diseases`` (disease code) overrides.
+    Without the section the tolerance is 0: any overlap of supplies is flagged (the policy's letter)."""
+    key = "refill_tolerance"
+    if not isinstance(table, dict):
+        problem(key, "应为表：[refill_tolerance] days = 7, percent = 25")
+        return RefillTolerance()
+    top = {k: v for k, v in table.items() if k not in ("classes", "diseases")}
+    default = _tolerance(key, top, Tolerance(), problem)
+    result = RefillTolerance(default)
+    for part, pattern, expected in (("classes", ATC_PREFIX, "ATC 分类或其前缀，如 C10AA、C10、L04A"),
+                                    ("diseases", DISEASE_CODE, "病种编码，如 M03900")):
+        overrides = table.get(part, {})
+        if not isinstance(overrides, dict):
+            problem(f"{key}.{part}", f"应为表：{expected} = {{ days = …, percent = … }}")
+            continue
+        for name, value in overrides.items():
+            where = f"{key}.{part}.{name}"
+            if not pattern.match(name):
+                problem(where, f"应为{expected}，实际为 {name!r}")
+                continue
+            if part == "diseases" and catalog_codes and name not in catalog_codes:
+                problem(where, f"病种 {name} 不在病种目录中")
+            getattr(result, part)[name] = _tolerance(where, value, default, problem)
+    return result
 
 
 def _check_disease_table(check_id, table, catalog_codes, problem) -> None:

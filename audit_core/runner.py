@@ -73,7 +73,7 @@ def _token_map_sql(source: str, w: str) -> str:
     """
 
 
-TEMP_TABLES = ("audit_rx", "audit_items", "item_spans", "allowed_pair_ids", "month_rx", "rx_codes", "token_map",
+TEMP_TABLES = ("audit_rx", "audit_items", "item_spans", "allowed_pair_ids", "month_rx", "rx_codes", "token_map", "rx_tolerance",
                "cert_month", "patient_counts", "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
                "allowed_pairs", "code_prefixes", "exempt_codes", "check_settings", "level_thresholds", "merged_flags")
 
@@ -197,7 +197,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     lookback = min(max(row[0] if row else 1, ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
     conn.execute("DROP VIEW IF EXISTS temp.audit_items")
     for table in ("item_spans", "drug_names", "drug_keys", "effect_classes", "allowed_pairs", "allowed_pair_ids",
-                  "window_rx", "item_patients"):
+                  "window_rx", "item_patients", "rx_tolerance"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     params = {"start": ctx.start, "end": ctx.end, "default_days": ruleset.default_days_supply,
               "lookback": f"-{lookback} days", "min_diseases": min_diseases}
@@ -207,6 +207,18 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         params,
     )
     conn.execute("CREATE UNIQUE INDEX temp.item_patients_id ON item_patients (patient_id)")
+    # the refill tolerance of the month's prescriptions billed under a disease with its own tolerance
+    refill = ruleset.refill_tolerance
+    conn.execute("CREATE TEMP TABLE rx_tolerance (rx_id TEXT PRIMARY KEY, tol_days INTEGER, tol_bp INTEGER)")
+    if refill.diseases:
+        billed: dict[str, list[str]] = {}
+        for rx_id, code in conn.execute(
+                "SELECT c.rx_id, t.catalog_code FROM temp.rx_codes c JOIN temp.token_map t USING (code) "
+                f"WHERE t.catalog_code IN ({', '.join('?' * len(refill.diseases))})", list(refill.diseases)):
+            billed.setdefault(rx_id, []).append(code)
+        conn.executemany("INSERT INTO temp.rx_tolerance VALUES (?, ?, ?)",
+                         [(rx_id, t.days, t.basis_points)
+                          for rx_id, codes in billed.items() if (t := refill.for_diseases(codes))])
     # the month's prescriptions come from audit_rx (no lookups into the big table); earlier ones,
     # whose supply may still run into the month, from prescriptions by date. ``seq`` numbers them in
     # prescription order (date, time, id).
@@ -214,7 +226,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         """
         CREATE TEMP TABLE window_rx (seq INTEGER PRIMARY KEY, rx_id TEXT, rx_date TEXT, rx_time TEXT,
                                      patient_id TEXT, doctor_code TEXT, rx_order TEXT, in_month INTEGER,
-                                     start_day INTEGER, disease_count INTEGER)
+                                     start_day INTEGER, disease_count INTEGER, tol_days INTEGER, tol_bp INTEGER)
         """
     )
     window_columns = """rx_id, rx_date, rx_time, patient_id, doctor_code,
@@ -223,12 +235,14 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     conn.execute(
         f"""
         INSERT INTO window_rx (rx_id, rx_date, rx_time, patient_id, doctor_code, rx_order, in_month, start_day,
-                               disease_count)
+                               disease_count, tol_days, tol_bp)
         SELECT * FROM (
-            SELECT {window_columns.format(in_month=1, count="disease_count")}
-            FROM temp.audit_rx WHERE patient_id IN (SELECT patient_id FROM temp.item_patients)
+            SELECT {window_columns.format(in_month=1, count="disease_count")},
+                   (SELECT t.tol_days FROM temp.rx_tolerance t WHERE t.rx_id = r.rx_id),
+                   (SELECT t.tol_bp FROM temp.rx_tolerance t WHERE t.rx_id = r.rx_id)
+            FROM temp.audit_rx r WHERE patient_id IN (SELECT patient_id FROM temp.item_patients)
             UNION ALL
-            SELECT {window_columns.format(in_month=0, count=0)}
+            SELECT {window_columns.format(in_month=0, count=0)}, NULL, NULL
             FROM prescriptions
             WHERE rx_date >= date(:start, :lookback) AND rx_date < :start
               AND patient_id IN (SELECT patient_id FROM temp.item_patients)
@@ -267,7 +281,8 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         """
         CREATE TEMP TABLE drug_keys (product INTEGER PRIMARY KEY, drug_code TEXT, drug_name TEXT, code10 TEXT,
                                      generic TEXT, atc TEXT, effect_group TEXT, effect_title TEXT,
-                                     comparable INTEGER, code10_id INTEGER, generic_id INTEGER, effect_id INTEGER)
+                                     comparable INTEGER, code10_id INTEGER, generic_id INTEGER, effect_id INTEGER,
+                                     tol_days INTEGER, tol_bp INTEGER)
         """
     )
     conn.execute(
@@ -293,10 +308,14 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         {"compare_tcm": int(se.compare_tcm)},
     )
     ids: list[dict] = [{}, {}, {}]  # code10, generic, effect group → the first product having it
+    # and the refill tolerance of the product's drug class (a disease's own tolerance wins over it)
     conn.executemany(
-        "UPDATE temp.drug_keys SET code10_id = ?, generic_id = ?, effect_id = ? WHERE product = ?",
-        [(*(None if key is None else ids[n].setdefault(key, product) for n, key in enumerate(keys)), product)
-         for product, *keys in conn.execute("SELECT product, code10, generic, effect_group FROM temp.drug_keys").fetchall()],
+        "UPDATE temp.drug_keys SET code10_id = ?, generic_id = ?, effect_id = ?, tol_days = ?, tol_bp = ? "
+        "WHERE product = ?",
+        [(*(None if key is None else ids[n].setdefault(key, product) for n, key in enumerate(keys)),
+          (tolerance := refill.for_class(atc)).days, tolerance.basis_points, product)
+         for product, atc, *keys in conn.execute(
+             "SELECT product, atc, code10, generic, effect_group FROM temp.drug_keys").fetchall()],
     )
     conn.execute("CREATE UNIQUE INDEX temp.drug_keys_name ON drug_keys (drug_code, drug_name)")
     conn.execute(
@@ -304,7 +323,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         CREATE TEMP TABLE item_spans (
             patient_id TEXT, seq INTEGER, line_no INTEGER, product INTEGER, start_day INTEGER, end_day INTEGER,
             in_month INTEGER, disease_count INTEGER, code10_id INTEGER, generic_id INTEGER, effect_id INTEGER,
-            comparable INTEGER,
+            comparable INTEGER, supply INTEGER, tol_days INTEGER, tol_bp INTEGER,
             PRIMARY KEY (patient_id, seq, line_no)
         ) WITHOUT ROWID
         """
@@ -314,7 +333,8 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         INSERT INTO item_spans
         SELECT w.patient_id, w.seq, i.line_no, k.product, w.start_day,
                w.start_day + coalesce(i.days_supply, :default_days) - 1 AS end_day,
-               w.in_month, w.disease_count, k.code10_id, k.generic_id, k.effect_id, k.comparable
+               w.in_month, w.disease_count, k.code10_id, k.generic_id, k.effect_id, k.comparable,
+               i.days_supply, coalesce(w.tol_days, k.tol_days), coalesce(w.tol_bp, k.tol_bp)
         FROM temp.window_rx w
         JOIN rx_items i ON i.rx_id = w.rx_id
         JOIN temp.drug_keys k ON k.drug_code = coalesce(i.drug_code, '') AND k.drug_name = i.drug_name
@@ -328,7 +348,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
         CREATE TEMP VIEW audit_items AS
         SELECT w.rx_id, s.line_no, w.rx_order, s.seq, s.patient_id, w.doctor_code, w.rx_date, w.rx_time, s.in_month,
                nullif(k.drug_code, '') AS drug_code, k.code10, k.drug_name, k.generic, k.atc, s.start_day, s.end_day,
-               s.disease_count, k.effect_group, k.effect_title, k.comparable
+               s.disease_count, k.effect_group, k.effect_title, k.comparable, s.supply AS days_supply
         FROM temp.item_spans s
         JOIN temp.window_rx w ON w.seq = s.seq
         JOIN temp.drug_keys k ON k.product = s.product
@@ -455,6 +475,7 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
     month, ruleset, start, end = ctx.month, ctx.ruleset, ctx.start, ctx.end
     plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review,
+                   "counts_without_review_from": ruleset.checks[c.id].counts_from,
                    "monitoring": ruleset.checks[c.id].monitoring, "seconds": seconds.get(c.id)} for c in checks]
     with transaction(conn):
         cursor = conn.execute(
@@ -477,10 +498,10 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
             """
             INSERT INTO flags (rx_id, check_id, month, rx_date, doctor_code, department, patient_id,
                                detail, amount_fen, limit_fen, related_rx_id, run_id, needs_review,
-                               measure, level, level_rank, monitoring)
+                               measure, level, level_rank, monitoring, evidence)
             SELECT f.rx_id, f.check_id, :month, r.rx_date, r.doctor_code, r.department, r.patient_id,
                    f.detail, f.amount_fen, f.limit_fen, f.related_rx_id, :run_id, f.needs_review,
-                   f.measure, n.value, f.level_rank, f.monitoring
+                   f.measure, n.value, f.level_rank, f.monitoring, f.evidence
             FROM temp.merged_flags f JOIN temp.audit_rx r USING (rx_id)
             JOIN json_each(:names) n ON n.key = f.level_rank - 1
             """,
@@ -517,33 +538,45 @@ def _grade_flags(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]
     (``level_rank`` 1..n, ``threshold``). A flag's level is the highest rank whose threshold its
     measure reaches; a measure below every threshold gets rank 1; no measure, or a check without
     thresholds, gets the fixed rank.
+
+    A flag needs a verdict (``needs_review``) when its check says so, or when its level is below the
+    check's ``counts_without_review_from`` level (``counts_rank``; 0 when every level counts).
     """
     conn.execute("CREATE TEMP TABLE check_settings (check_id TEXT PRIMARY KEY, needs_review INTEGER, "
-                 "monitoring INTEGER, fixed_rank INTEGER, graded INTEGER)")
+                 "monitoring INTEGER, fixed_rank INTEGER, graded INTEGER, counts_rank INTEGER)")
     conn.execute("CREATE TEMP TABLE level_thresholds (check_id TEXT, level_rank INTEGER, threshold REAL, "
                  "PRIMARY KEY (check_id, level_rank))")
     settings, thresholds = [], []
     for check in checks:
         config = ruleset.checks[check.id]
         fixed = ruleset.levels.index(config.level) + 1 if config.level else len(ruleset.levels)
-        settings.append((check.id, int(config.needs_review), int(config.monitoring), fixed, int(bool(config.thresholds))))
+        counts_rank = ruleset.levels.index(config.counts_from) + 1 if config.counts_from else 0
+        settings.append((check.id, int(config.needs_review), int(config.monitoring), fixed,
+                         int(bool(config.thresholds)), counts_rank))
         thresholds += [(check.id, rank, t) for rank, t in enumerate(config.thresholds or [], 1)]
-    conn.executemany("INSERT INTO check_settings VALUES (?, ?, ?, ?, ?)", settings)
+    conn.executemany("INSERT INTO check_settings VALUES (?, ?, ?, ?, ?, ?)", settings)
     conn.executemany("INSERT INTO level_thresholds VALUES (?, ?, ?)", thresholds)
     conn.execute(
         """
         CREATE TEMP TABLE merged_flags AS
-        SELECT m.*, s.needs_review, s.monitoring,
+        SELECT g.*, (g.review_always OR g.level_rank < g.counts_rank) AS needs_review
+        FROM (
+        SELECT m.*, s.needs_review AS review_always, s.monitoring, s.counts_rank,
                CASE WHEN m.measure IS NULL OR NOT s.graded THEN s.fixed_rank
                     ELSE coalesce((SELECT max(t.level_rank) FROM temp.level_thresholds t
                                    WHERE t.check_id = m.check_id AND m.measure >= t.threshold), 1)
                END AS level_rank
         FROM (
             SELECT rx_id, check_id, group_concat(detail, '；') AS detail, max(amount_fen) AS amount_fen,
-                   max(limit_fen) AS limit_fen, min(related_rx_id) AS related_rx_id, max(measure) AS measure
+                   max(limit_fen) AS limit_fen, min(related_rx_id) AS related_rx_id, max(measure) AS measure,
+                   -- several rows of one flag: their evidence arrays joined into one
+                   CASE WHEN count(evidence) <= 1 THEN max(evidence)
+                        ELSE '[' || group_concat(nullif(substr(evidence, 2, length(evidence) - 2), ''), ',') || ']'
+                   END AS evidence
             FROM temp.new_flags GROUP BY rx_id, check_id
         ) m
         JOIN temp.check_settings s ON s.check_id = m.check_id
+        ) g
         """
     )
 

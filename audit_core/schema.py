@@ -9,6 +9,31 @@ import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
 
+#: migration 8's flag_status (final verdicts after appeals); later migrations recreate it with more columns
+FLAG_STATUS_8 = """
+        DROP VIEW flag_status;
+        CREATE VIEW flag_status AS
+        SELECT f.rx_id, f.check_id, f.month, f.rx_date, f.doctor_code, f.department, f.patient_id, f.detail,
+               f.amount_fen, f.limit_fen, f.related_rx_id, f.needs_review, f.run_id,
+               coalesce(a.second_verdict, v.verdict) AS verdict,
+               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewer ELSE v.reviewer END AS reviewer,
+               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewed_at ELSE v.reviewed_at END AS reviewed_at,
+               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_note ELSE v.note END AS verdict_note,
+               CASE WHEN f.monitoring = 1 THEN 'monitoring'
+                    WHEN coalesce(a.second_verdict, v.verdict) IS NOT NULL THEN coalesce(a.second_verdict, v.verdict)
+                    WHEN f.needs_review = 1 THEN 'pending'
+                    ELSE 'unreasonable_unreviewed' END AS status,
+               CASE WHEN f.monitoring = 1 THEN 0
+                    ELSE coalesce(coalesce(a.second_verdict, v.verdict) = 'unreasonable', f.needs_review = 0) END
+                   AS counts,
+               f.level, f.level_rank, f.measure, f.monitoring,
+               v.verdict AS first_verdict,
+               a.status AS appeal_status
+        FROM flags f
+        LEFT JOIN verdicts v ON v.rx_id = f.rx_id AND v.check_id = f.check_id
+        LEFT JOIN appeals a ON a.rx_id = f.rx_id AND a.check_id = f.check_id;
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -425,28 +450,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
          AND EXISTS (SELECT 1 FROM appeals WHERE rx_id = OLD.rx_id AND check_id = OLD.check_id) BEGIN
             SELECT RAISE(ABORT, '该标记已有医师申诉：原结论不能再修改，以复审结论为准');
         END;
-        DROP VIEW flag_status;
-        CREATE VIEW flag_status AS
-        SELECT f.rx_id, f.check_id, f.month, f.rx_date, f.doctor_code, f.department, f.patient_id, f.detail,
-               f.amount_fen, f.limit_fen, f.related_rx_id, f.needs_review, f.run_id,
-               coalesce(a.second_verdict, v.verdict) AS verdict,
-               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewer ELSE v.reviewer END AS reviewer,
-               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_reviewed_at ELSE v.reviewed_at END AS reviewed_at,
-               CASE WHEN a.second_verdict IS NOT NULL THEN a.second_note ELSE v.note END AS verdict_note,
-               CASE WHEN f.monitoring = 1 THEN 'monitoring'
-                    WHEN coalesce(a.second_verdict, v.verdict) IS NOT NULL THEN coalesce(a.second_verdict, v.verdict)
-                    WHEN f.needs_review = 1 THEN 'pending'
-                    ELSE 'unreasonable_unreviewed' END AS status,
-               CASE WHEN f.monitoring = 1 THEN 0
-                    ELSE coalesce(coalesce(a.second_verdict, v.verdict) = 'unreasonable', f.needs_review = 0) END
-                   AS counts,
-               f.level, f.level_rank, f.measure, f.monitoring,
-               v.verdict AS first_verdict,
-               a.status AS appeal_status
-        FROM flags f
-        LEFT JOIN verdicts v ON v.rx_id = f.rx_id AND v.check_id = f.check_id
-        LEFT JOIN appeals a ON a.rx_id = f.rx_id AND a.check_id = f.check_id;
-        CREATE VIEW deduction_attribution AS
+""" + FLAG_STATUS_8 + """        CREATE VIEW deduction_attribution AS
         SELECT x.deduction_id, x.rx_id, x.amount_fen, x.deduction_date, x.reason,
                p.rx_date, substr(coalesce(x.deduction_date, p.rx_date), 1, 7) AS month,
                p.doctor_code, d.doctor_name,
@@ -464,6 +468,12 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         INSERT INTO settings (key, value)
         SELECT 'max_days_supply', max(days_supply) FROM rx_items HAVING max(days_supply) IS NOT NULL
         """,
+    ),
+    (
+        10,
+        "flag evidence (the facts behind a flag, as JSON: the earlier prescription, days left, tolerance)",
+        "ALTER TABLE flags ADD COLUMN evidence TEXT;\n"
+        + FLAG_STATUS_8.replace("a.status AS appeal_status\n", "a.status AS appeal_status, f.evidence\n"),
     ),
 ]
 

@@ -159,9 +159,23 @@ def audit(db, month, ruleset_name):
     print_audit_summary(conn, result)
 
 
-def counting(config) -> str:
-    """How a check's flags count toward the ladder, in the clerk's words."""
-    return "监测（不计入）" if config.monitoring else "需审核" if config.needs_review else "直接计入"
+def counting(config, names) -> str:
+    """How a check's flags count toward the ladder, in the clerk's words (``names``: the level names)."""
+    if config.monitoring:
+        return "监测（不计入）"
+    if config.needs_review:
+        return "需审核"
+    if config.counts_from:
+        cut = names.index(config.counts_from)
+        return f"{'、'.join(names[cut:])}直接计入，{'、'.join(names[:cut])}需审核"
+    return "直接计入"
+
+
+def tolerance_text(tolerance) -> str:
+    """``最多提前 7 天，且不超过上次用药天数的 25%`` (or 不允许提前 for a tolerance of 0)."""
+    if not tolerance.days or not tolerance.percent:
+        return "不允许提前（任何重叠都标记）"
+    return f"最多提前 {tolerance.days} 天，且不超过上次用药天数的 {tolerance.percent:g}%（两者取小，向下取整）"
 
 
 def level_text(config, names) -> str:
@@ -176,7 +190,7 @@ def print_audit_summary(conn, result) -> None:
     click.echo(f"\n{result.month} 审核完成（规则集 {rs.name} {rs.version}，运行编号 {result.run_id}）")
     click.echo(f"审核处方 {result.prescriptions} 张，标记 {result.flags} 条。\n")
     levels = rs.levels
-    rows = [[c.title, c.id, counting(rs.checks[c.id])]
+    rows = [[c.title, c.id, counting(rs.checks[c.id], levels)]
             + [result.by_level.get(c.id, {}).get(name, 0) for name in levels] + [result.by_check.get(c.id, 0)]
             for c in result.checks]
     click.echo(table(["规则", "编号", "认定方式"] + levels + ["标记数"], rows,
@@ -594,12 +608,19 @@ def rulesets_show(name):
                 value = "、".join(f"{k}:{v}" for k, v in value.items())
             params.append(f"{key}={value}")
         title = registered[check_id].title if check_id in registered else "（未安装）"
-        rows.append([check_id, title, counting(cfg), level_text(cfg, rs.levels), "，".join(params)])
+        rows.append([check_id, title, counting(cfg, rs.levels), level_text(cfg, rs.levels), "，".join(params)])
     click.echo()
     click.echo(table(["规则", "名称", "认定方式", "预警级别", "参数"], rows))
     exempt = "、".join(f"{c} {rs.disease_name(c) or ''}".strip() for c in rs.exempt_diseases)
     click.echo(f"\n免于限额的病种：{exempt or '无'}")
     click.echo(f"缺省用药天数：{rs.default_days_supply} 天")
+    refill = rs.refill_tolerance
+    click.echo(f"续方容差（重复用药、相同疗效药品）：{tolerance_text(refill.default)}；尚余天数在容差以内的不标记，"
+               "超出容差的天数为衡量值")
+    for title, overrides in (("药品分类", refill.classes), ("病种", refill.diseases)):
+        for key, tolerance in overrides.items():
+            name = rs.disease_name(key) if title == "病种" else rs.drug_classes.get(key, {}).get("title")
+            click.echo(f"  按{title} {key}{f' {name}' if name else ''}：{tolerance_text(tolerance)}")
     click.echo(f"病种目录 {len(rs.diseases)} 个（其中并发症 {sum(1 for d in rs.diseases if d.complication_of)} 个），"
                f"药品分类 {len(rs.drug_classes)} 类、通用名 {sum(len(c['drugs']) for c in rs.drug_classes.values())} 个，"
                f"同效合并组 {len(set(rs.same_effect.groups.values()))} 个，允许联用 {len(rs.same_effect.allowed)} 组")

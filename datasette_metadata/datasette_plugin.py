@@ -108,6 +108,12 @@ async def review(request, datasette):
     if flag["limit_fen"] is not None:
         flag["limit_yuan"] = format_yuan(flag["limit_fen"])
         flag["excess_yuan"] = format_yuan(max(flag["amount_fen"] - flag["limit_fen"], 0))
+    # the facts behind a drug flag, one row per earlier supply still in hand (see flags.evidence)
+    try:
+        evidence = json.loads(flag["evidence"]) if flag.get("evidence") else []
+    except ValueError:
+        evidence = []
+    flag["overlaps"] = [e for e in evidence if isinstance(e, dict) and "days_left" in e]
 
     async def prescription(rid):
         found = await _rows(db, """

@@ -1,9 +1,11 @@
-"""``duplicate_drug``: the same drug again while an earlier supply still covers the day.
+"""``duplicate_drug``: the same drug again while more of the earlier supply is left than a refill may have.
 
 Same drug = the same first 10 characters of the national drug code (ignoring
 dosage form, package and manufacturer), or — when either item has no code — the
 same generic name. Applies to patients with at least ``min_diseases`` certified
-diseases (Jinan: 2). The later prescription is at fault.
+diseases (Jinan: 2). An on-time refill (the days still in hand within the ruleset's
+``[refill_tolerance]``) is not flagged; beyond it the measure is the excess in days.
+The later prescription is at fault.
 """
 
 from mengui_core import hookimpl
@@ -24,7 +26,8 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="重复用药",
-            description="患有两种及以上门规病种的参保人，在已开药品的用药周期内再次开具同一药品（按医保药品代码前 10 位或通用名判断）。",
+            description="患有两种及以上门规病种的参保人，上次开具的同一药品（按医保药品代码前 10 位或通用名判断）尚余天数"
+                        "超过续方容差时再次开具；衡量值为超出容差的天数。按时续方（尚余天数在容差以内）不标记。",
             run=run,
             uses_items=True,
         )

@@ -1,5 +1,9 @@
 """``same_effect_drug``: two different drugs of the same therapeutic class with overlapping supply.
 
+The overlap is judged like a refill (``[refill_tolerance]``): a switch to another drug of the
+class once the earlier supply is nearly used up is not flagged; beyond the tolerance the measure is
+the excess in days.
+
 The class is the ATC level-4 code (from the national drug code, else the
 ruleset's drug catalog), merged into the ruleset's same-effect groups; classes
 marked ``not_comparable`` and the ruleset's ``allowed`` combinations are skipped.
@@ -21,8 +25,7 @@ SAME_EFFECT = f"""
 
 
 def run(ctx):
-    flag_overlapping_pairs(ctx, "相同疗效药品", SAME_EFFECT,
-                           "'同属' || b.effect_title || '：'")
+    flag_overlapping_pairs(ctx, "相同疗效药品", SAME_EFFECT, "'同属' || b.effect_title || '：'", verb="开")
 
 
 @hookimpl
@@ -31,7 +34,8 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="相同疗效药品",
-            description="患有两种及以上门规病种的参保人，在用药周期重叠期间被开具同一治疗类别（ATC 四级或规则集合并的类别）的不同药品。",
+            description="患有两种及以上门规病种的参保人，上次开具的药品尚余天数超过续方容差时，又被开具同一治疗类别"
+                        "（ATC 四级或规则集合并的类别）的不同药品；衡量值为超出容差的天数。",
             run=run,
             uses_items=True,
         )

@@ -1,6 +1,7 @@
 """The committee's Datasette: permissions, review page, verdict round trip, no patient identity for anonymous visitors."""
 
 import asyncio
+import json
 import re
 import sqlite3
 
@@ -132,7 +133,8 @@ def test_review_round_trip_through_login_review_page_and_canned_query(ds, demo):
 
     conn = sqlite3.connect(demo.db_path)
     rx_id, check_id, patient = conn.execute(
-        "SELECT rx_id, check_id, patient_id FROM flag_status WHERE status = 'pending' ORDER BY rx_id").fetchone()
+        "SELECT rx_id, check_id, patient_id FROM flag_status WHERE status = 'pending' AND check_id = 'amount_cap' "
+        "ORDER BY rx_id").fetchone()
     pending = asyncio.run(ds.client.get("/mengui/pending_reviews", cookies=cookies))
     assert f"/-/review/{rx_id}/{check_id}" in pending.text and "去审核" in pending.text
 
@@ -174,6 +176,15 @@ def test_duplicate_review_page_shows_the_other_prescription(ds, demo):
         "SELECT rx_id, related_rx_id FROM flags WHERE check_id = 'duplicate_drug' AND related_rx_id != rx_id").fetchone()
     html = get(ds, f"/-/review/{rx_id}/duplicate_drug", COMMITTEE).text
     assert "在先处方" in html and related in html
+    # the days still in hand, the tolerance, the excess and the earliest on-time date, laid out
+    evidence = json.loads(conn.execute("SELECT evidence FROM flags WHERE rx_id = ? AND check_id = 'duplicate_drug'",
+                                       (rx_id,)).fetchone()[0])
+    first = evidence[0]
+    table = html[html.index('class="mg mg-overlaps"'):]
+    table = table[:table.index("</table>")]
+    for text in ("尚余天数", "可提前（容差）", "最早可再开", f"<strong>{first['days_left']} 天</strong>",
+                 f"{first['tolerance_days']} 天", f"{first['excess_days']} 天", first["earliest_date"], first["rx_id"]):
+        assert text in table, text
 
 
 def test_dashboard_draws_charts_for_the_committee(ds):

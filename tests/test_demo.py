@@ -30,6 +30,12 @@ def test_audit_flags_exactly_the_planted_violations(tmp_path):
                          "revoked_doctor", "over_supply", "frequent_visits", "doctor_outlier"}
         levels = {row[0] for row in conn.execute("SELECT DISTINCT level FROM flags WHERE month = ?", (month,))}
         assert levels == {"提示", "预警", "违规"}, month
+        # the drug checks grade the days in hand beyond the refill tolerance, as each case says
+        graded = dict(((r, c), level) for r, c, level in conn.execute(
+            "SELECT rx_id, check_id, level FROM flags WHERE month = ? AND check_id LIKE '%_drug'", (month,)))
+        assert graded == {(rx, case["check_id"]): case["level"] for case in planted
+                          if case["check_id"] in ("duplicate_drug", "same_effect_drug") for rx in case["rx_ids"]}
+        assert set(graded.values()) == {"提示", "预警", "违规"}
 
 
 def test_demo_command_generates_loads_and_audits(tmp_path):

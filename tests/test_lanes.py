@@ -20,7 +20,7 @@ from mengui_core.runner import audit_month
 from mengui_core.schema import connect
 
 FLAG_COLUMNS = ("rx_id, check_id, month, rx_date, doctor_code, department, patient_id, detail, amount_fen, "
-                "limit_fen, related_rx_id, needs_review, measure, level, level_rank, monitoring")
+                "limit_fen, related_rx_id, needs_review, measure, level, level_rank, monitoring, evidence")
 
 
 @pytest.fixture

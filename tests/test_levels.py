@@ -22,8 +22,10 @@ def caps(exports):
         e.cert(f"S{n}", "M03900")
         e.rx(f"A{n}", "2026-10-08", f"S{n}", items=[("苯磺酸氨氯地平片", amount, 7)])
     e.cert("T1", "M03900").cert("T1", "M04600")
+    # one prescription holding a drug twice (28 days: 28 in hand, 7 tolerated, 21 over) and two statins
+    # (7 days: 7 in hand, 1 tolerated, 6 over)
     e.rx("DUP", "2026-10-09", "T1", codes="M03900;M04600",
-         items=[("苯磺酸氨氯地平片", "10.00", 7), ("苯磺酸氨氯地平片", "10.00", 7)])
+         items=[("苯磺酸氨氯地平片", "10.00", 28), ("苯磺酸氨氯地平片", "10.00", 28)])
     e.rx("SAME", "2026-10-09", "T1", codes="M03900;M04600",
          items=[("阿托伐他汀钙片", "30.00", 7), ("瑞舒伐他汀钙片", "30.00", 7)])
     return e
@@ -37,8 +39,10 @@ def test_jinan_grades_amount_cap_by_percentage_over_and_fixes_the_drug_checks(ex
                       "A3": ("预警", 2),   # 49.99 %
                       "A4": ("违规", 3)}   # 50 %
     assert flags[("A2", "amount_cap")]["measure"] == pytest.approx(10.0)
-    assert flags[("DUP", "duplicate_drug")]["level"] == "违规" and flags[("DUP", "duplicate_drug")]["measure"] is None
-    assert flags[("SAME", "same_effect_drug")]["level"] == "预警"
+    # the drug checks grade the days in hand beyond the refill tolerance: 违规 counts, 提示 awaits a verdict
+    dup, same = flags[("DUP", "duplicate_drug")], flags[("SAME", "same_effect_drug")]
+    assert (dup["level"], dup["measure"], dup["needs_review"]) == ("违规", 21, 0)
+    assert (same["level"], same["measure"], same["needs_review"]) == ("提示", 6, 1)
 
 
 def test_a_ruleset_names_its_own_levels_and_ungraded_checks_get_the_most_severe(exports, db_path, tmp_path):
@@ -73,7 +77,7 @@ def nine_visits_and_a_duplicate(exports):
         e.rx(f"V{n + 1}", day, "P1", doctor="D02", items=[("苯磺酸氨氯地平片", "20.00", 7)])
     e.cert("T1", "M03900").cert("T1", "M04600")
     e.rx("DUP", "2026-10-09", "T1", doctor="D01", codes="M03900;M04600",
-         items=[("苯磺酸氨氯地平片", "10.00", 7), ("苯磺酸氨氯地平片", "10.00", 7)])
+         items=[("苯磺酸氨氯地平片", "10.00", 28), ("苯磺酸氨氯地平片", "10.00", 28)])
     return e
 
 
@@ -198,7 +202,7 @@ def test_datasette_facets_flags_by_level_for_the_committee_only(audited):
     assert response.status_code == 200
     facet = response.json()["facet_results"]
     facet = facet.get("results", facet)["level"]["results"]
-    assert {r["value"]: r["count"] for r in facet} == {"提示": 1, "预警": 3, "违规": 2}
+    assert {r["value"]: r["count"] for r in facet} == {"提示": 2, "预警": 2, "违规": 2}
     assert asyncio.run(ds.client.get("/mengui/flags.json?_facet=level")).status_code == 403
     page = asyncio.run(ds.client.get("/-/review/A4/amount_cap", cookies=committee)).text
     assert "预警级别：<strong>违规</strong>（衡量值 50.00）" in page

@@ -68,9 +68,9 @@ def test_a_doctor_revoked_by_the_ladder_is_flagged_until_reinstated(exports, db_
     e = exports.doctor("D01", "王建国")
     e.cert("T1", "M03900").cert("T1", "M04600")
     for k, month in enumerate(months):
-        # the same drug twice in one prescription: a duplicate that counts unless ruled reasonable
+        # the same drug twice in one prescription, 28 days each (违规): counts unless ruled reasonable
         e.rx(f"X{k}", f"{month}-01", "T1", doctor="D01",
-             items=[("苯磺酸氨氯地平片", "10.00", 7), ("苯磺酸氨氯地平片", "10.00", 7)])
+             items=[("苯磺酸氨氯地平片", "10.00", 28), ("苯磺酸氨氯地平片", "10.00", 28)])
     e.rx("LATE", f"{months[3]}-28", "T1", doctor="D01", items=[("阿托伐他汀钙片", "30.00", 7)])
     e.audit(db_path, months[0])
     conn = connect(db_path)

@@ -91,3 +91,52 @@ def test_validation_lists_every_problem_with_its_line(tmp_path):
 def test_unknown_ruleset_name_lists_the_installed_ones():
     with pytest.raises(MenguiError, match="已安装的规则集：jinan"):
         rulesets.load("shanghai")
+
+
+def test_jinan_refill_tolerance_and_counting_by_level(jinan):
+    refill = jinan.refill_tolerance
+    assert (refill.default.days, refill.default.percent) == (7, 25)
+    assert [refill.default.days_for(days) for days in (28, 10, 30, 60, 1, None)] == [7, 2, 7, 7, 0, 0]
+    for check in ("duplicate_drug", "same_effect_drug"):
+        config = jinan.checks[check]
+        assert config.thresholds == [1, 7, 14] and config.counts_from == "违规" and config.needs_review is False
+
+
+def test_refill_tolerance_and_counting_errors_are_located_and_in_chinese(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text(
+        'name = "broken"\nversion = "1"\n\n'
+        '[checks.duplicate_drug]\nneeds_review = false\ncounts_without_review_from = "严重"\n\n'   # line 6
+        '[checks.amount_cap]\nneeds_review = true\ncounts_without_review_from = "违规"\n\n'      # line 10
+        '[refill_tolerance]\ndays = -1\npercent = 120\nweeks = 1\n\n'                            # lines 12-15
+        '[refill_tolerance.classes]\nC1 = { days = 3 }\nC08 = { days = 2.5 }\n\n'               # lines 18-19
+        '[refill_tolerance.diseases]\nM99999 = { days = 3 }\n\n'                               # line 22
+        '[[diseases]]\ncode = "M03900"\nname = "高血压病"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(RulesetError) as info:
+        rulesets.parse_file(path)
+    problems = "\n".join(info.value.problems)
+    for expected in (
+        "第 6 行 checks.duplicate_drug.counts_without_review_from：应为级别名称之一（提示、预警、违规），实际为 '严重'",
+        "第 10 行 checks.amount_cap.counts_without_review_from：只用于 needs_review = false 的规则",
+        "第 13 行 refill_tolerance.days：提前天数应为 0 到 366 之间的整数，实际为 -1",
+        "第 14 行 refill_tolerance.percent：应为 0 到 100 之间的数（上次用药天数的百分比，如 25），实际为 120",
+        "第 12 行 refill_tolerance：不认识的设置 weeks",
+        "第 18 行 refill_tolerance.classes.C1：应为ATC 分类或其前缀",
+        "第 19 行 refill_tolerance.classes.C08.days：提前天数应为 0 到 366 之间的整数，实际为 2.5",
+        "第 22 行 refill_tolerance.diseases.M99999：病种 M99999 不在病种目录中",
+    ):
+        assert expected in problems, problems
+
+
+def test_rulesets_show_explains_the_refill_tolerance_and_counting():
+    from click.testing import CliRunner
+
+    from mengui_cli.app import cli
+
+    result = CliRunner().invoke(cli, ["rulesets", "show", "jinan"])
+    assert result.exit_code == 0, result.output
+    assert "续方容差（重复用药、相同疗效药品）：最多提前 7 天，且不超过上次用药天数的 25%" in result.output
+    assert "违规直接计入，提示、预警需审核" in result.output
+    assert "提示≥1，预警≥7，违规≥14" in result.output

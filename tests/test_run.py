@@ -18,7 +18,8 @@ def month_exports(root, month, cases):
         if kind == "duplicate":
             e.cert(patient, "M03900").cert(patient, "M04600")
             e.rx(f"{month}-{n}a", f"{month}-02", patient, doctor="D09", items=[("苯磺酸氨氯地平片", "20.00", 28)])
-            e.rx(f"{month}-{n}b", f"{month}-12", patient, doctor=doctor, items=[("苯磺酸氨氯地平片", "20.00", 28)])
+            # 23 of the 28 days still in hand: 违规, counts unless ruled reasonable
+            e.rx(f"{month}-{n}b", f"{month}-07", patient, doctor=doctor, items=[("苯磺酸氨氯地平片", "20.00", 28)])
         else:  # over the single-disease cap
             e.cert(patient, "M01600")
             e.rx(f"{month}-{n}c", f"{month}-15", patient, doctor=doctor, items=[("门冬胰岛素注射液", "168.00", 30)])
