@@ -121,8 +121,46 @@ def generate(n_rx: int, out: Path, seed: int = 7) -> dict:
     return counts
 
 
-if __name__ == "__main__":
-    n = int(sys.argv[1])
-    target = Path(sys.argv[2])
+USAGE = """用法：python bench/generate.py 处方张数 输出目录 [--seed 种子]
+
+生成一个月的城市规模门规导出文件（doctors、certifications、prescriptions、rx_items 四个 CSV），
+供基准测试使用；相同的处方张数与种子生成相同的文件。
+
+  处方张数      要生成的处方张数，如 100000
+  输出目录      写出 CSV 文件的目录（不存在则创建）
+  --seed 种子   随机种子（默认 7）
+  -h, --help    显示帮助并退出"""
+
+
+def main(argv: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE)
+        return 0
+    seed, positional, args = 7, [], iter(argv)
+    for arg in args:
+        if arg == "--seed":
+            value = next(args, "")
+            if not value.lstrip("-").isdigit():
+                return _usage_error(f"--seed 应为整数（实际为「{value}」）")
+            seed = int(value)
+        elif arg.startswith("-"):
+            return _usage_error(f"没有这个选项：{arg}")
+        else:
+            positional.append(arg)
+    if len(positional) != 2:
+        return _usage_error("需要两个参数：处方张数和输出目录")
+    count, target = positional
+    if not count.isdigit() or int(count) < 1:
+        return _usage_error(f"处方张数应为正整数，如 100000（实际为「{count}」）")
     started = time.perf_counter()
-    print(generate(n, target), f"{time.perf_counter() - started:.1f}s")
+    print(generate(int(count), Path(target), seed), f"{time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _usage_error(message: str) -> int:
+    print(f"{USAGE.splitlines()[0]}\n错误：{message}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
