@@ -243,9 +243,10 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
 
         def report_progress():
             nonlocal reported
-            if progress and counting.count > reported:
-                progress(counting.count - reported)
-                reported = counting.count
+            count = counting.count  # read once: Arrow's thread may add to it meanwhile
+            if progress and count > reported:
+                progress(count - reported)
+                reported = count
 
         try:
             reader = pa_csv.open_csv(

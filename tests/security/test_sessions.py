@@ -143,10 +143,16 @@ def test_logins_and_failures_are_recorded_for_admins_to_read(site, demo):
     login(site, "liming", "wrong-password")
     login(site, "nobody-here", "wrong-password")
     login(site, "liming")
-    rows = sqlite3.connect(demo.db_path).execute(
-        "SELECT username, address, outcome FROM login_events ORDER BY id DESC LIMIT 3").fetchall()
-    assert rows == [("liming", "127.0.0.1", "success"), ("nobody-here", "127.0.0.1", "failure"),
-                    ("liming", "127.0.0.1", "failure")]
+    expected = [("liming", "127.0.0.1", "success"), ("nobody-here", "127.0.0.1", "failure"),
+                ("liming", "127.0.0.1", "failure")]
+    deadline = time.monotonic() + 10  # the server records them without making the login wait
+    while time.monotonic() < deadline:
+        rows = sqlite3.connect(demo.db_path).execute(
+            "SELECT username, address, outcome FROM login_events ORDER BY id DESC LIMIT 3").fetchall()
+        if rows == expected:
+            break
+        time.sleep(0.05)
+    assert rows == expected
     assert httpx.get(site + "/mengui/login_events.json").status_code == 403
     assert login(site, "liming")[0].get("/mengui/login_events.json").status_code == 403
     listed = login(site, "admin01")[0].get("/mengui/login_events.json?_shape=array&_size=max")
@@ -212,6 +218,7 @@ def test_three_clients_posting_wrong_passwords_do_not_slow_the_public_list(site,
     """Hashing runs off the event loop: even with no throttling at all, every password is hashed."""
     before = sqlite3.connect(demo.db_path).execute("SELECT count(*) FROM login_events").fetchone()[0]
     baseline, latencies, posted = _public_list_under_attack(site)
+    time.sleep(1)  # the last rows are written after their answers
     hashed = sqlite3.connect(demo.db_path).execute("SELECT count(*) FROM login_events").fetchone()[0] - before
     print(f"\nno throttling: baseline {max(baseline):.3f} s, under attack max {max(latencies):.3f} s, "
           f"median {statistics.median(latencies):.3f} s, {len(latencies)} requests; {hashed} wrong passwords hashed")
@@ -247,6 +254,7 @@ def test_failed_logins_are_throttled_with_backoff_and_the_real_user_gets_back_in
         assert again.status_code == 429 and int(again.headers["retry-after"]) > int(refused.headers["retry-after"])
         time.sleep(int(again.headers["retry-after"]) + 0.2)
         assert login(base, "liming", PASSWORD, attacker)[1].status_code == 302
-    outcomes = [r[0] for r in sqlite3.connect(demo.db_path).execute(
-        "SELECT outcome FROM login_events WHERE address = ? ORDER BY id", (attacker,))]
+        time.sleep(1)  # the last row is written after its answer
+        outcomes = [r[0] for r in sqlite3.connect(demo.db_path).execute(
+            "SELECT outcome FROM login_events WHERE address = ? ORDER BY id", (attacker,))]
     assert "throttled" in outcomes and outcomes[-1] == "success"
