@@ -28,7 +28,7 @@ from datetime import date, datetime, timedelta
 from .errors import MenguiError
 from .publish import ruleset_for_month
 from .schema import now, transaction
-from .verdicts import VERDICT_LABELS, normalise_verdict, require_flag
+from .verdicts import VERDICT_LABELS, check_note, normalise_verdict, require_flag
 
 STATUS_LABELS = {"pending": "申诉中（待复审）", "upheld": "复审维持不合理", "overturned": "复审改判合理"}
 
@@ -114,7 +114,7 @@ def file_appeal(conn: sqlite3.Connection, rx_id: str, check_id: str, reason: str
                 filed_on: date | None = None, source: str = "mengui appeal") -> Appeal:
     """Record a doctor's appeal against a 不合理 verdict; refuse (Chinese message) when not allowed."""
     flag = require_flag(conn, rx_id, check_id, "申诉")
-    reason = (reason or "").strip()
+    reason = check_note((reason or "").strip(), "申诉理由")
     if not reason:
         raise MenguiError("请写明申诉理由（--reason）")
     existing = get_appeal(conn, rx_id, check_id)
@@ -150,6 +150,7 @@ def review_appeal(conn: sqlite3.Connection, rx_id: str, check_id: str, verdict: 
                   note: str | None = None, source: str = "mengui appeal-review") -> Reviewed:
     """Record the committee's 复审 (final) of a pending appeal."""
     value = normalise_verdict(verdict)
+    check_note(note, "复审意见")
     appeal = get_appeal(conn, rx_id, check_id)
     if appeal is None:
         raise MenguiError(f"处方 {rx_id} 规则 {check_id} 没有申诉，不能复审（复审只针对医师的申诉；"

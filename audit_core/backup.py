@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from .errors import MenguiError
+from .files import create_private
 from .schema import users_path
 
 
@@ -13,6 +14,7 @@ def _copy(source: Path, target: Path) -> int:
     if target.exists():
         raise MenguiError(f"备份文件已存在：{target}（请换一个文件名，不会覆盖已有备份）")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
+    create_private(target)  # a backup holds patients (or password hashes): owner-only
     dst = sqlite3.connect(target)
     try:
         src.backup(dst, pages=1024)

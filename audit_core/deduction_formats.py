@@ -27,7 +27,9 @@ from .disclosure_formats import (
     _text_writer,
     a4_table_page,
     new_workbook,
+    save_private,
 )
+from .formulas import neutralise
 
 CSV_COLUMNS = ["doctor_code", "doctor_name", "count", "total_yuan"]
 CSV_EXTRA_COLUMNS = ["department", "prescriptions", "months", "note"]
@@ -63,14 +65,13 @@ def totals_row(summary: DeductionSummary) -> list[Any]:
 def write_csv(summary: DeductionSummary, fh: IO[str]) -> None:
     writer = csv.writer(fh)
     writer.writerow(CSV_COLUMNS + CSV_EXTRA_COLUMNS)
-    for d in summary.doctors:
-        writer.writerow([d.doctor_code, d.doctor_name or "", d.count, yuan(d.total_fen), d.department or "",
-                         d.prescriptions, ";".join(d.months), "" if d.doctor_name is not None else "名册中无此医师"])
+    rows = [[d.doctor_code, d.doctor_name or "", d.count, yuan(d.total_fen), d.department or "", d.prescriptions,
+             ";".join(d.months), "" if d.doctor_name is not None else "名册中无此医师"] for d in summary.doctors]
     if summary.unattributed:
         ids = ";".join(f"{u.deduction_id}:{u.rx_id}" for u in summary.unattributed)
-        writer.writerow(["", "", len(summary.unattributed), yuan(summary.unattributed_fen), "",
-                         len({u.rx_id for u in summary.unattributed}), "",
-                         f"未归属：处方不在数据库中（扣款编号:处方号 {ids}）"])
+        rows.append(["", "", len(summary.unattributed), yuan(summary.unattributed_fen), "",
+                     len({u.rx_id for u in summary.unattributed}), "", f"未归属：处方不在数据库中（扣款编号:处方号 {ids}）"])
+    writer.writerows([neutralise(value) for value in row] for row in rows)
 
 
 def render_csv(summary: DeductionSummary) -> str:
@@ -188,7 +189,7 @@ def write_xlsx(summary: DeductionSummary, path) -> None:
     r += 2
     merged(r, OFFICE, Font(name=_BODY_FONT, size=12), Alignment(horizontal="right", vertical="center"), 22)
     a4_table_page(ws, header_row, last_col, r, landscape=False)
-    wb.save(path)
+    save_private(wb, path)
 
 
 FORMATS = {"csv": _text_writer(render_csv), "xlsx": write_xlsx, "md": write_markdown}

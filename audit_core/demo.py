@@ -21,6 +21,8 @@ from .appeals import file_appeal, review_appeal
 from .deduction_formats import FORMATS as DEDUCTION_FORMATS
 from .deductions import summarise as summarise_deductions
 from .demo_data import write_demo_inputs
+from .files import open_private
+from .formulas import neutralise
 from .loader import LoadResult, load_files
 from .monthly import write_outputs
 from .plugins import input_options
@@ -105,10 +107,10 @@ def committee_file(conn, month: str, planted: list[dict], path: Path, last: bool
             reviewer = REVIEWERS[index % len(REVIEWERS)]
             rows.append([rx_id, check_id, ruling[0], reviewer, f"{month}-28 15:00:00", ruling[1]])
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
+    with open_private(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["处方号", "规则", "结论", "审核人", "审核时间", "备注"])
-        writer.writerows(rows)
+        writer.writerows([neutralise(value) for value in row] for row in rows)
     return len(rows)
 
 

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import IO, Any
 
+from .files import create_private, open_private
+from .formulas import literal_cell, neutralise
 from .disclosure import ACTION_LABELS, ACTIONS, CSV_COLUMNS, LEVEL_LABELS, Disclosure, DisclosureRow
 
 __all__ = [
@@ -177,7 +179,7 @@ def _text_writer(render: Callable[[Disclosure], str]) -> Callable[[Disclosure, A
     def write(disclosure: Disclosure, target: Any) -> None:
         text = render(disclosure)
         if _is_path(target):
-            with open(target, "w", encoding="utf-8", newline="") as fh:
+            with open_private(target, "w", encoding="utf-8", newline="") as fh:
                 fh.write(text)
         elif isinstance(target, (io.RawIOBase, io.BufferedIOBase)):
             raise TypeError("需要文本流（例如以文本模式打开的文件），不能写入二进制流")
@@ -216,7 +218,7 @@ def write_csv(disclosure: Disclosure, fh: IO[str]) -> None:
             "department": _department(row),
             "reasons": row.reasons or "",
         }
-        writer.writerow([values[column] for column in CSV_COLUMNS + CSV_EXTRA_COLUMNS])
+        writer.writerow([neutralise(values[column]) for column in CSV_COLUMNS + CSV_EXTRA_COLUMNS])
 
 
 def render_csv(disclosure: Disclosure) -> str:
@@ -400,12 +402,8 @@ def _xlsx_text(value: Any) -> Any:
 
 
 def _put(ws, row: int, column: int, value: Any):
-    """Set a cell to a literal value: text that starts with "=" stays text, not a formula."""
-    cell = ws.cell(row=row, column=column)
-    cell.value = _xlsx_text(value)
-    if isinstance(cell.value, str) and cell.value.startswith("="):
-        cell.data_type = "s"
-    return cell
+    """Set a cell to a literal value: formula-like text stays text (see :mod:`mengui_core.formulas`)."""
+    return literal_cell(ws.cell(row=row, column=column), _xlsx_text(value))
 
 
 def _lines(text: str, width: float) -> int:
@@ -513,6 +511,12 @@ def write_xlsx(disclosure: Disclosure, path: str | os.PathLike) -> None:
 
     _write_explanation_sheet(wb.create_sheet("说明"), disclosure)
     wb.active = 0
+    save_private(wb, path)
+
+
+def save_private(wb, path) -> None:
+    """Save a workbook as an owner-only file."""
+    create_private(path)
     wb.save(path)
 
 

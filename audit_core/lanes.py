@@ -22,25 +22,17 @@ from __future__ import annotations
 import os
 import queue
 import sqlite3
-import tempfile
 import threading
 from collections import deque
 from typing import Callable
 
 from .checks import FLAG_COLUMNS, AuditContext, Check
 from .errors import MenguiError
-from .schema import configure
+from .files import Scratch
+from .schema import configure, database_file
 
 LANES_ENV = "MENGUI_AUDIT_LANES"
 NEW_FLAGS = ("check_id",) + FLAG_COLUMNS
-
-
-def database_file(conn: sqlite3.Connection) -> str:
-    """The main database's file name ('' for an in-memory or temporary database)."""
-    for row in conn.execute("PRAGMA database_list"):
-        if row[1] == "main":
-            return row[2] or ""
-    return ""
 
 
 def lane_count(conn: sqlite3.Connection) -> int:
@@ -70,8 +62,9 @@ class Lanes:
     def __init__(self, conn: sqlite3.Connection, count: int):
         self.conn = conn
         self.path = database_file(conn)
-        handle, self.scratch = tempfile.mkstemp(prefix="mengui-audit-", suffix=".db")
-        os.close(handle)
+        # beside the database, owner-only, removed afterwards (or by the next run after a crash)
+        self.workspace = Scratch(self.path, "audit")
+        self.scratch = str(self.workspace.path)
         self.lanes: list[sqlite3.Connection] = []
         self.views: list[str] = []
         try:
@@ -214,8 +207,4 @@ class Lanes:
             if any(row[1] == "work" for row in self.conn.execute("PRAGMA database_list")):
                 self.conn.execute("DETACH DATABASE work")
         finally:
-            for suffix in ("", "-journal"):
-                try:
-                    os.unlink(self.scratch + suffix)
-                except FileNotFoundError:
-                    pass
+            self.workspace.remove()

@@ -20,6 +20,7 @@ import csv
 import fnmatch
 import functools
 import hashlib
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +31,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, MenguiError, Problem
+from .files import Scratch
 from .inputs import KINDS, LOAD_ORDER, Kind, header_map, kind_from_filename, normalise_header
-from .parsing import expected_text, parse_column
-from .schema import now, transaction
+from .parsing import column_problems, display_value, expected_text, parse_column
+from .schema import database_file, now, transaction
 
 CHUNK_ROWS = 20_000
 MAX_PROBLEMS = 1_000
 SUFFIXES = {".csv", ".txt", ".xlsx", ".xlsm"}
+MAX_COLUMNS = 1_000  # an export has dozens; a file with more is damaged or made to exhaust memory
+MAX_CELL_CHARS = 32_767  # Excel's own limit for one cell
+MAX_XLSX_ROWS = 1_048_576  # Excel's own limit for one sheet
+MAX_EMPTY_RUN = 10_000  # consecutive empty rows (a sheet padded out, or one cell at XFD1048576)
+MAX_XLSX_PART_BYTES = 512 << 20  # one part of the XLSX package, uncompressed
 
 
 @dataclass
@@ -84,6 +91,17 @@ def _kind_of(path: Path, formats) -> str | None:
     return None
 
 
+def _readable(path: Path) -> None:
+    """A file to load must be a regular file (a link must point to one)."""
+    if path.is_file():
+        return
+    if path.is_symlink():
+        raise MenguiError(f"{path} 是一个链接，但它指向的文件不存在：{os.readlink(path)}")
+    if not path.exists():
+        raise MenguiError(f"文件不存在：{path}")
+    raise MenguiError(f"{path} 不是普通文件，不能导入")
+
+
 def plan(paths: Iterable[str | Path], kind: str | None = None, formats=None) -> list[tuple[Path, str]]:
     """Expand directories and give each file its kind, in load order."""
     if kind is not None and kind not in KINDS:
@@ -96,10 +114,10 @@ def plan(paths: Iterable[str | Path], kind: str | None = None, formats=None) -> 
                 if file.suffix.lower() in SUFFIXES and not file.name.startswith((".", "~$")):
                     found = kind or _kind_of(file, formats)
                     if found:
+                        _readable(file)
                         planned.append((file, found))
             continue
-        if not path.exists():
-            raise MenguiError(f"文件不存在：{path}")
+        _readable(path)
         if path.suffix.lower() == ".xls":
             raise MenguiError(f"{path}：不支持旧版 .xls 格式，请在 Excel 中另存为 .xlsx 或 CSV")
         found = kind or _kind_of(path, formats)
@@ -173,10 +191,32 @@ def _csv_header(path: Path, encoding: str) -> list[str]:
     except UnicodeDecodeError as ex:
         raise _undecodable(path, encoding, ex) from ex
     except csv.Error as ex:
-        raise MenguiError(f"{path}：CSV 格式错误（{ex}）") from ex
+        raise MenguiError(f"{path}：CSV 表头格式错误，无法解析（引号不成对，或文件已损坏）") from ex
     if not header or all(not h.strip() for h in header):
         raise MenguiError(f"{path}：文件为空，没有表头")
+    if len(header) > MAX_COLUMNS:
+        raise MenguiError(f"{path}：表头有 {len(header):,} 列，超过上限 {MAX_COLUMNS:,} 列（文件可能已损坏或不是 HIS 导出）")
     return header
+
+
+def _oversized_value(path: Path, encoding: str) -> MenguiError:
+    """Arrow refuses a value longer than its block without saying where: find the line here."""
+    limit = CSV_BLOCK_BYTES // 2
+    old_limit = csv.field_size_limit()
+    csv.field_size_limit(limit)
+    line = None
+    try:
+        with open(path, newline="", encoding=encoding, errors="replace") as fh:
+            reader = csv.reader(fh)
+            try:
+                for _ in reader:
+                    pass
+            except csv.Error:
+                line = reader.line_num
+    finally:
+        csv.field_size_limit(old_limit)
+    where = f"，第 {line} 行" if line else ""
+    return MenguiError(f"{path}{where}：有一个值超过 {limit >> 20} MB（某个值缺少结束引号，或文件已损坏），请检查后重新导出")
 
 
 def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> Iterator[tuple[pa.RecordBatch, int]]:
@@ -233,29 +273,134 @@ def _read_csv(path: Path, encoding: str, progress: ProgressCallback | None) -> I
         except UnicodeDecodeError as ex:
             raise _undecodable(path, encoding, ex) from ex
         except pa.ArrowInvalid as ex:
-            raise MenguiError(f"{path}：CSV 格式错误（{str(ex).strip()}）") from ex
+            if "straddl" in str(ex):
+                raise _oversized_value(path, encoding) from ex
+            raise MenguiError(f"{path}：CSV 格式错误，无法解析（引号不成对，或文件已损坏）") from ex
+
+
+def _xlsx_text(value) -> str:
+    """A cell as text, the way the loader always read XLSX (pandas with ``dtype=str``): integral
+    numbers without ``.0``, dates as ``YYYY-MM-DD HH:MM:SS``."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _xlsx_headers(path: Path, row: tuple) -> list[str]:
+    names, seen = [], {}
+    for index, value in enumerate(row):
+        name = _xlsx_text(value).strip() or f"Unnamed: {index}"
+        if name in seen:  # as pandas did: a repeated header gets .1, .2, …
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    if not any(_xlsx_text(v).strip() for v in row):
+        raise MenguiError(f"{path}：第 1 行（表头）为空：表头应在工作表的第 1 行")
+    return names
+
+
+def _open_workbook(path: Path):
+    """The workbook in openpyxl's read-only (streaming) mode, after checks that a damaged or hostile
+    file fails fast with a Chinese message instead of taking the machine's memory."""
+    import zipfile
+
+    import openpyxl
+
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+        try:
+            text = head.decode("utf-8") if head else ""
+        except UnicodeDecodeError:
+            try:
+                text = head.decode("gb18030")
+            except UnicodeDecodeError:
+                text = ""
+        looks = "内容是文本，看起来是 CSV 文件：请把扩展名改为 .csv" if text and ("," in text or "\t" in text) \
+            else "文件已损坏，或是其他格式（旧版 .xls 请在 Excel 中另存为 .xlsx）"
+        raise MenguiError(f"{path}：无法读取 Excel 文件：不是 .xlsx 格式（{looks}）")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            too_big = [i.filename for i in archive.infolist() if i.file_size > MAX_XLSX_PART_BYTES]
+        if too_big:
+            raise MenguiError(f"{path}：无法读取 Excel 文件：其中的 {too_big[0]} 解压后超过 "
+                              f"{MAX_XLSX_PART_BYTES >> 20} MB，文件可能已损坏；请另存为 CSV 后导入")
+        return openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except MenguiError:
+        raise
+    except Exception as ex:  # openpyxl raises many types for damaged files
+        raise MenguiError(f"{path}：无法读取 Excel 文件（文件已损坏或不是 Excel 工作簿：{type(ex).__name__}）") from ex
 
 
 def _read_xlsx(path: Path, progress: ProgressCallback | None, sheet=None) -> Iterator[tuple[pa.RecordBatch, int]]:
-    import pandas as pd
-
-    sheet_name = 0 if sheet in (None, "") else (int(sheet) - 1 if str(sheet).isdigit() else sheet)
+    """The sheet's rows in batches, streamed (openpyxl read-only: constant memory), header in row 1.
+    Empty rows are skipped (the next batch starts at the right line number); limits on rows,
+    columns and cell size give a clear message, never a machine out of memory."""
+    wb = _open_workbook(path)
     try:
-        frame = pd.read_excel(path, sheet_name=sheet_name, dtype=str, keep_default_na=False, na_filter=False)
-    except ValueError as ex:
-        if sheet is not None:
-            raise MenguiError(f"{path}：没有工作表「{sheet}」（{ex}）") from ex
-        raise MenguiError(f"{path}：无法读取 Excel 文件（{ex}）") from ex
-    except Exception as ex:  # openpyxl raises many types for damaged files
-        raise MenguiError(f"{path}：无法读取 Excel 文件（{type(ex).__name__}: {ex}）") from ex
-    frame = frame.fillna("").astype(str)
-    frame.columns = [str(c) for c in frame.columns]
+        names = wb.sheetnames
+        if sheet in (None, ""):
+            ws = wb.worksheets[0]
+        elif str(sheet).isdigit() and 1 <= int(sheet) <= len(names):
+            ws = wb.worksheets[int(sheet) - 1]
+        elif str(sheet) in names:
+            ws = wb[str(sheet)]
+        else:
+            raise MenguiError(f"{path}：没有工作表「{sheet}」（工作表有：{'、'.join(names)}）")
+        ws.reset_dimensions()  # the declared size may be a lie (A1:XFD1048576): read what is there
+        headers: list[str] | None = None
+        batch: list[list[str]] = []
+        first = empty_run = 0
+
+        def flush():
+            columns = list(zip(*batch)) if batch else [()] * len(headers)
+            arrays = [pa.array(list(c), type=pa.string()) for c in columns]
+            return pa.RecordBatch.from_arrays(arrays, names=headers), first or 2
+
+        for line, row in enumerate(ws.iter_rows(values_only=True), 1):
+            if line > MAX_XLSX_ROWS:
+                raise MenguiError(f"{path}：工作表超过 Excel 的最大行数 {MAX_XLSX_ROWS:,} 行，文件已损坏")
+            if len(row) > MAX_COLUMNS and any(v is not None for v in row[MAX_COLUMNS:]):
+                far = max(i for i, v in enumerate(row) if v is not None) + 1
+                raise MenguiError(f"{path}，第 {line} 行：有 {far:,} 列，超过上限 {MAX_COLUMNS:,} 列"
+                                  "（文件可能已损坏，或在很远的单元格里有内容）")
+            cells = [_xlsx_text(v) for v in row[:MAX_COLUMNS]]
+            for column, text in enumerate(cells, 1):
+                if len(text) > MAX_CELL_CHARS:
+                    raise MenguiError(f"{path}，第 {line} 行第 {column} 列：单元格有 {len(text):,} 个字符，"
+                                      f"超过上限 {MAX_CELL_CHARS:,}（Excel 单元格的最大长度）")
+            if headers is None:
+                headers = _xlsx_headers(path, row[:MAX_COLUMNS])
+                continue
+            if not any(c.strip() for c in cells):
+                empty_run += 1
+                if empty_run > MAX_EMPTY_RUN:
+                    raise MenguiError(f"{path}：第 {line - empty_run + 1} 行起有超过 {MAX_EMPTY_RUN:,} 行连续空行"
+                                      "（工作表被空行填充，或在很远的单元格里有内容）：请在 Excel 中删除多余的行后另存")
+                if batch:
+                    yield flush()
+                    batch = []
+                continue
+            empty_run = 0
+            if not batch:
+                first = line
+            width = len(headers)
+            batch.append((cells + [""] * width)[:width])
+            if len(batch) >= CHUNK_ROWS:
+                yield flush()
+                batch = []
+        if headers is None:
+            raise MenguiError(f"{path}：文件为空，没有表头")
+        if batch or first == 0:
+            yield flush()
+    finally:
+        wb.close()
     if progress:
         progress(path.stat().st_size)
-    for start in range(0, max(len(frame), 1), CHUNK_ROWS):
-        chunk = frame.iloc[start : start + CHUNK_ROWS]
-        arrays = [pa.array(chunk.iloc[:, i].to_numpy(dtype=object), type=pa.string()) for i in range(chunk.shape[1])]
-        yield pa.RecordBatch.from_arrays(arrays, names=list(chunk.columns)), start + 2
 
 
 # ---------------------------------------------------------------- validating
@@ -321,7 +466,8 @@ def _validate_chunk(path, kind: Kind, frame: pa.RecordBatch, first_line: int, he
         values[column.db_name] = parsed
         missing = ~bad & np.asarray(parsed.is_null().to_numpy(zero_copy_only=False)) if column.required \
             else np.zeros(size, dtype=bool)
-        for mask, expected in ((bad, expected_text(column)), (missing, "必填，不能为空")):
+        found = column_problems(column, raw, parsed, bad) if header is not None else [(bad, expected_text(column))]
+        for mask, expected in (*found, (missing, "必填，不能为空")):
             if mask.any():
                 count += int(mask.sum())
                 room = MAX_PROBLEMS - len(problems)
@@ -329,7 +475,8 @@ def _validate_chunk(path, kind: Kind, frame: pa.RecordBatch, first_line: int, he
                     where = np.flatnonzero(mask)[:room]
                     texts = raw.take(pa.array(where)).to_pylist() if header is not None else [""] * len(where)
                     for line, value in zip(lines[where].tolist(), texts):
-                        problems.append(Problem(str(path), int(line), header or column.name, value, expected))
+                        problems.append(Problem(str(path), int(line), header or column.name, display_value(value),
+                                                expected))
     if kind.provenance:
         values[kind.provenance] = pa.array([str(path)] * size, type=pa.string())
     columns = [values[name] for name in kind.db_columns]
@@ -352,14 +499,18 @@ def _stage_table(kind: Kind) -> str:
 STAGING = "staging"  # the attached scratch database holding the staged rows
 
 
-def _open_staging(conn: sqlite3.Connection) -> None:
-    """Staged rows go to a private scratch database that SQLite deletes when it is detached: ending a
-    load of millions of rows costs no page-by-page DROP TABLE."""
+def _open_staging(conn: sqlite3.Connection) -> Scratch | None:
+    """Staged rows go to a private scratch database beside the database (owner-only, deleted once
+    detached, or by the next run after a crash): ending a load of millions of rows costs no
+    page-by-page DROP TABLE. An in-memory database stages in SQLite's own temporary database."""
     _drop_stages(conn)
-    conn.execute(f"ATTACH DATABASE '' AS {STAGING}")
+    path = database_file(conn)
+    scratch = Scratch(path, "load") if path else None
+    conn.execute("ATTACH DATABASE ? AS " + STAGING, (str(scratch.path) if scratch else "",))
     conn.execute(f"PRAGMA {STAGING}.cache_size = -131072")
     conn.execute(f"PRAGMA {STAGING}.journal_mode = OFF")  # scratch: nothing to recover
     conn.execute(f"PRAGMA {STAGING}.synchronous = OFF")
+    return scratch
 
 
 def _create_stage(conn: sqlite3.Connection, kind: Kind) -> None:
@@ -367,9 +518,13 @@ def _create_stage(conn: sqlite3.Connection, kind: Kind) -> None:
     conn.execute(f"CREATE TABLE IF NOT EXISTS {STAGING}.{_stage_table(kind)} ({cols}, _file, _line)")
 
 
-def _drop_stages(conn: sqlite3.Connection) -> None:
-    if any(row[1] == STAGING for row in conn.execute("PRAGMA database_list")):
-        conn.execute(f"DETACH DATABASE {STAGING}")
+def _drop_stages(conn: sqlite3.Connection, scratch: Scratch | None = None) -> None:
+    try:
+        if any(row[1] == STAGING for row in conn.execute("PRAGMA database_list")):
+            conn.execute(f"DETACH DATABASE {STAGING}")
+    finally:
+        if scratch is not None:
+            scratch.remove()
 
 
 def _has_repeated_keys(conn: sqlite3.Connection, kind: Kind) -> bool:
@@ -686,15 +841,32 @@ PARSE_WORKER = True  # tests turn it off to check both paths give the same datab
 
 def _use_worker() -> bool:
     import multiprocessing
-    import os
     import sys
 
     return (PARSE_WORKER and sys.platform == "linux" and (os.cpu_count() or 1) > 1
             and "fork" in multiprocessing.get_all_start_methods())
 
 
-def _worker(send, planned, aliases, formats, input_format, encoding, sheet) -> None:
+def die_with_parent(parent: int) -> None:
+    """In a forked child: be killed when the parent dies, however it dies (Linux ``prctl``
+    ``PR_SET_PDEATHSIG``), and leave at once if it is already gone."""
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux's C library: the parent's own cleanup remains
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker(parent, receive, send, planned, aliases, formats, input_format, encoding, sheet) -> None:
     """The forked parse worker: runs :func:`_parse_files` and sends what it finds, message by message."""
+    die_with_parent(parent)
+    # The read end came along with the fork. Held here, it would keep the pipe open after the parent
+    # died, and the worker would wait forever for room in it.
+    receive.close()
     problems: list[Problem] = []
     files: list[FileReport] = []
     state = {"problems": 0}
@@ -726,8 +898,8 @@ def _parsed_in_worker(planned, aliases, formats, input_format, progress, problem
 
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    worker = context.Process(target=_worker, args=(send, planned, aliases, formats, input_format, encoding, sheet),
-                             daemon=True, name="mengui-parse")
+    worker = context.Process(target=_worker, daemon=True, name="mengui-parse",
+                             args=(os.getpid(), receive, send, planned, aliases, formats, input_format, encoding, sheet))
     worker.start()
     send.close()
     _warm_conversions()  # while the worker starts: later workers forked from here inherit it
@@ -782,7 +954,7 @@ def load_files(
     problem_count = 0
     files: list[FileReport] = []
     kinds_used: list[Kind] = []
-    _open_staging(conn)
+    scratch = _open_staging(conn)
     try:
         kinds_used = [KINDS[k] for k in LOAD_ORDER if any(k == kind_name for _, kind_name in planned)]
         for spec in kinds_used:
@@ -843,4 +1015,4 @@ def load_files(
             warnings = _cross_file_warnings(conn, kinds_used, merged=True)
         return LoadResult(files, tables, warnings=warnings)
     finally:
-        _drop_stages(conn)
+        _drop_stages(conn, scratch)

@@ -6,6 +6,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .files import open_private
 from .inputs import AFTER_AUDIT
 from .loader import LoadResult, load_files, plan
 from .plugins import get_checks, input_options
@@ -48,7 +49,8 @@ def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: P
     if report:
         titles = {c.id: c.title for c in get_checks().values()}
         path = out_dir / f"report-{month}.html"
-        path.write_text(render_month_report(conn, month, titles), encoding="utf-8")
+        with open_private(path, "w", encoding="utf-8") as fh:
+            fh.write(render_month_report(conn, month, titles))
         written.append(path)
     return written
 

@@ -16,8 +16,9 @@ _DATE = (
     r"^(?P<y>\d{4})(?:[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})|(?P<m2>\d{2})(?P<d2>\d{2}))"
     r"(?:[ T]+(?P<H>\d{1,2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?:\.\d+)?)?)?$"
 )
-_MONEY = r"^(?P<sign>-?)(?P<int>\d+)(?:\.(?P<frac>\d{1,2})0*)?$"
-_INT = r"^\+?\d+(?:\.0+)?$"
+# at most 8 digits of 元 (99,999,999.99) and 9 of an integer: Arrow's int64 never overflows
+_MONEY = r"^(?P<sign>-?)(?P<int>\d{1,8})(?:\.(?P<frac>\d{1,2})0*)?$"
+_INT = r"^\+?\d{1,9}(?:\.0+)?$"
 _DECIMAL = r"^-?\d+(?:\.\d+)?$"
 _CODES = r"^[A-Z0-9.\-]+(?:;[A-Z0-9.\-]+)*$"
 
@@ -25,7 +26,7 @@ EXPECTED = {
     "date": "应为日期，如 2026-10-03、2026/10/03 或 20261003",
     "datetime": "应为日期（可带时间），如 2026-10-03 09:30:00",
     "money": "应为金额（元），最多两位小数，如 123.45",
-    "int": "应为非负整数",
+    "int": "应为非负整数（不超过 9 位）",
     "decimal": "应为数字，如 2 或 0.35",
     "bool": "应为 1/0、是/否",
     "codes": "应为以分号分隔的病种编码，如 M03900;M01600",
@@ -236,6 +237,59 @@ PARSERS = {
     "decimal": parse_decimal,
     "bool": parse_bool,
 }
+
+
+# ---------------------------------------------------------------- values refused whatever the type
+
+MAX_ID_CHARS = 64  # ids and codes: a prescription number, a doctor code, a drug code
+MAX_CODES_CHARS = 256  # a prescription's list of disease codes
+MAX_TEXT_CHARS = 2000  # names, notes, reasons (the committee's notes have the same limit)
+NEGATIVE_MONEY = ("金额不能为负数：HIS 的冲销、退费行不能用负数抵消。如需更正，请重新导出更正后的记录"
+                  "（处方号等编号相同的新记录会替换旧记录）")
+FORMULA_TEXT = "不能以 =、+、-、@ 开头（电子表格会把它当作公式执行），请在 HIS 中更正后重新导出"
+NUL_TEXT = "含有 NUL 空字符（\\0）：文件可能已损坏或不是文本导出，请重新导出"
+MONEY_TOO_LARGE = "金额过大：应不超过 99,999,999.99 元"
+
+
+def _formula_checked(column) -> bool:
+    """Columns a person's or a code's name goes in: text there must not start like a formula."""
+    return column.type in ("id", "code") or column.name.endswith("_name") or \
+        column.name in ("department", "insurance_type", "reviewer")
+
+
+def max_chars(column) -> int:
+    return {"id": MAX_ID_CHARS, "code": MAX_ID_CHARS, "codes": MAX_CODES_CHARS}.get(column.type, MAX_TEXT_CHARS)
+
+
+def column_problems(column, raw: pa.Array, parsed, bad: np.ndarray) -> list[tuple[np.ndarray, str]]:
+    """What is wrong with each cell of a column, as ``(mask, expected)`` pairs: values that do not
+    parse, and values that parse but must be refused all the same (NUL characters, overlong text,
+    formula-like names, negative or absurd amounts)."""
+    text = _arrow(raw)
+    nul = _mask(pc.match_substring(text, "\x00"))
+    limit = max_chars(column)
+    long = _mask(pc.greater(pc.utf8_length(text), limit)) & ~nul
+    found = [(nul, NUL_TEXT), (long, f"过长：不能超过 {limit:,} 个字符")]
+    bad = bad & ~nul & ~long
+    if column.type == "money":
+        huge = _mask(pc.match_substring_regex(clean_numeric_text(_normalised(raw)), r"^-?\d{9,}(?:\.\d*)?$")) & bad
+        negative = _mask(pc.less(parsed, 0)) & ~nul & ~long
+        found += [(huge, MONEY_TOO_LARGE), (negative, NEGATIVE_MONEY)]
+        bad = bad & ~huge
+    elif _formula_checked(column):
+        formula = _mask(pc.match_substring_regex(parsed, r"^[=+\-@]")) & ~nul & ~long
+        found.append((formula, FORMULA_TEXT))
+    return [(bad, expected_text(column))] + found
+
+
+def display_value(value) -> str | None:
+    """A cell's text as a message shows it: NUL visible, a very long value cut short."""
+    if not isinstance(value, str):
+        return value
+    shown = value.replace("\x00", "\\0")
+    if len(shown) > 60:
+        shown = f"{shown[:40]}……（共 {len(value):,} 个字符）"
+    return shown
 
 
 def parse_column(column, raw: pa.Array):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .disclosure import ACTIONS, LEVEL_LABELS, Disclosure, DisclosureRow
 from .errors import MenguiError
@@ -28,6 +28,8 @@ class PublishResult:
     disclosure: Disclosure
     new_revision: bool  # False when the list equals the current revision
     ladder: Ladder
+    # later months whose lists were computed before an earlier month's list changed (to disclose again)
+    stale: dict[str, list[str]] = field(default_factory=dict)
 
 
 def ruleset_for_month(conn: sqlite3.Connection, month: str, override: str | None = None) -> Ruleset:
@@ -56,16 +58,38 @@ def ladder_for(ruleset: Ruleset) -> Ladder:
     return ladders[name]
 
 
-def ladder_start(conn: sqlite3.Connection, declared: str | None) -> str | None:
-    """The month the ladder starts counting from; a declared start is remembered in ``settings``."""
+def ladder_start(conn: sqlite3.Connection, declared: str | None, month: str) -> str | None:
+    """The month the ladder counts from for ``month``: the latest start ever declared that is not
+    after it. A declared start is remembered (``ladder_starts``; the latest also in ``settings``) and
+    applies only to months from it on: an earlier month is computed as it was before."""
     if declared:
         month_bounds(declared)
         with transaction(conn):
+            conn.execute("INSERT INTO ladder_starts (month, declared_at) VALUES (?, ?) ON CONFLICT (month) DO NOTHING",
+                         (declared, now()))
             conn.execute("INSERT INTO settings (key, value) VALUES ('ladder_start', ?) "
                          "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (declared,))
-        return declared
-    row = conn.execute("SELECT value FROM settings WHERE key = 'ladder_start'").fetchone()
-    return row[0] if row else None
+    return conn.execute("SELECT max(month) FROM ladder_starts WHERE month <= ?", (month,)).fetchone()[0]
+
+
+def stale_months(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Months whose current list was computed before an earlier month's list last changed (their
+    levels may depend on it), each with those earlier months: to be disclosed again, in order."""
+    rows = conn.execute(
+        "SELECT l.month, group_concat(e.month, '、') FROM disclosure_runs l JOIN "
+        "(SELECT * FROM disclosure_runs ORDER BY month) e ON e.month < l.month AND e.changed_seq > l.computed_seq "
+        "GROUP BY l.month ORDER BY l.month").fetchall()
+    return {month: earlier.split("、") for month, earlier in rows}
+
+
+def _mark_computed(conn: sqlite3.Connection, month: str, changed: bool, when: str) -> None:
+    """Record that ``month``'s list was computed now (and changed, when it did): see :func:`stale_months`."""
+    seq = conn.execute("SELECT coalesce(max(computed_seq), 0) + 1 FROM disclosure_runs").fetchone()[0]
+    conn.execute(
+        "INSERT INTO disclosure_runs (month, computed_seq, changed_seq, computed_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (month) DO UPDATE SET computed_seq = excluded.computed_seq, computed_at = excluded.computed_at, "
+        "changed_seq = CASE WHEN ? THEN excluded.changed_seq ELSE changed_seq END",
+        (month, seq, seq, when, changed))
 
 
 def pending_counts(conn: sqlite3.Connection, month: str) -> tuple[int, int]:
@@ -143,7 +167,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
     pending, appeals_pending = pending_counts(conn, month)
     if require_reviewed and pending:
         raise MenguiError(f"{month} 还有 {pending} 条标记待药事委员会审核（--require-reviewed 要求全部审核完毕）")
-    ctx = LadderContext(conn, month, rs, ladder_start(conn, start), allow_unaudited)
+    ctx = LadderContext(conn, month, rs, ladder_start(conn, start, month), allow_unaudited)
     try:
         entries = ladder.compute(ctx)
     except MenguiError:
@@ -158,7 +182,9 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
                             (month, last)).fetchone()
         disclosure = Disclosure(month, last, old, pending, ladder.title, ladder.policy, rs.title, info["created_at"],
                                 json.loads(info["changes"] or "[]"), appeals_pending)
-        return PublishResult(disclosure, False, ladder)
+        with transaction(conn):
+            _mark_computed(conn, month, False, now())
+        return PublishResult(disclosure, False, ladder, stale_months(conn))
     revision = (last or 0) + 1
     changes = _changes(old, rows) if last is not None else []
     created = now()
@@ -177,9 +203,10 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
             "INSERT INTO disclosures (month, revision, doctor_code, doctor_name, department, level, action, "
             "unreasonable_count, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         _record_revocations(conn, month, rows, revision, created)
+        _mark_computed(conn, month, True, created)
     disclosure = Disclosure(month, revision, rows, pending, ladder.title, ladder.policy, rs.title, created, changes,
                             appeals_pending)
-    return PublishResult(disclosure, True, ladder)
+    return PublishResult(disclosure, True, ladder, stale_months(conn))
 
 
 def _record_revocations(conn, month, rows, revision, created) -> None:

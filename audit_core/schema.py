@@ -475,6 +475,52 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "ALTER TABLE flags ADD COLUMN evidence TEXT;\n"
         + FLAG_STATUS_8.replace("a.status AS appeal_status\n", "a.status AS appeal_status, f.evidence\n"),
     ),
+    (
+        11,
+        "hardening: append-only histories, note limits, login events, ladder starts per month, stale lists",
+        """
+        CREATE TRIGGER verdict_history_no_update BEFORE UPDATE ON verdict_history BEGIN
+            SELECT RAISE(ABORT, '审核历史不能修改：如需更正，请记录新的结论');
+        END;
+        CREATE TRIGGER verdict_history_no_delete BEFORE DELETE ON verdict_history BEGIN
+            SELECT RAISE(ABORT, '审核历史不能删除');
+        END;
+        CREATE TRIGGER verdicts_note_limit_insert BEFORE INSERT ON verdicts WHEN length(NEW.note) > 2000 BEGIN
+            SELECT RAISE(ABORT, '审核意见不能超过 2000 个字符，请精简后重新提交');
+        END;
+        CREATE TRIGGER verdicts_note_limit_update BEFORE UPDATE OF note ON verdicts WHEN length(NEW.note) > 2000 BEGIN
+            SELECT RAISE(ABORT, '审核意见不能超过 2000 个字符，请精简后重新提交');
+        END;
+        CREATE TRIGGER appeals_reason_limit BEFORE INSERT ON appeals WHEN length(NEW.reason) > 2000 BEGIN
+            SELECT RAISE(ABORT, '申诉理由不能超过 2000 个字符，请精简后重新提交');
+        END;
+        CREATE TRIGGER appeal_reviews_note_limit BEFORE INSERT ON appeal_reviews WHEN length(NEW.note) > 2000 BEGIN
+            SELECT RAISE(ABORT, '复审意见不能超过 2000 个字符，请精简后重新提交');
+        END;
+        CREATE TABLE login_events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            at TEXT NOT NULL,
+            username TEXT,
+            address TEXT,
+            outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'throttled'))
+        );
+        CREATE INDEX login_events_user ON login_events (username, outcome, address);
+        CREATE TABLE ladder_starts (
+            month TEXT PRIMARY KEY,
+            declared_at TEXT NOT NULL
+        );
+        INSERT INTO ladder_starts (month, declared_at)
+        SELECT value, strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime') FROM settings WHERE key = 'ladder_start';
+        CREATE TABLE disclosure_runs (
+            month TEXT PRIMARY KEY,
+            computed_seq INTEGER NOT NULL,
+            changed_seq INTEGER NOT NULL,
+            computed_at TEXT NOT NULL
+        );
+        INSERT INTO disclosure_runs (month, computed_seq, changed_seq, computed_at)
+        SELECT month, max(rowid), max(rowid), max(created_at) FROM disclosure_revisions GROUP BY month
+        """,
+    ),
 ]
 
 
@@ -482,6 +528,14 @@ def users_path(db_path: str | Path) -> Path:
     """The committee's logins live beside the database: ``mengui.db`` → ``mengui.users.db``."""
     db_path = Path(db_path)
     return db_path.with_name(db_path.stem + ".users.db")
+
+
+def database_file(conn: sqlite3.Connection) -> str:
+    """The main database's file name ('' for an in-memory or temporary database)."""
+    for row in conn.execute("PRAGMA database_list"):
+        if row[1] == "main":
+            return row[2] or ""
+    return ""
 
 
 def now() -> str:
@@ -495,17 +549,22 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     explicit transactions with :func:`transaction`.
     """
     from .errors import MenguiError
+    from .files import create_private, make_private, remove_stale_scratch, with_side_files
 
     path = Path(path)
     if not create and not path.exists():
         raise MenguiError(f"数据库文件不存在：{path}（请先用 mengui load 导入数据）")
     if path.parent and not path.parent.exists():
         raise MenguiError(f"数据库所在目录不存在：{path.parent}")
+    if not path.exists():
+        create_private(path)  # patients' data: owner-only; SQLite gives -wal and -shm the same mode
+    make_private(*with_side_files(path))  # an older database may have been created 0644
+    remove_stale_scratch(path)  # what a crashed load or audit left beside it
     conn = sqlite3.connect(path, isolation_level=None, timeout=30)
     try:
         conn.execute("PRAGMA journal_mode = WAL")
     except sqlite3.DatabaseError as ex:
-        raise MenguiError(f"{path} 不是 SQLite 数据库文件（{ex}）") from ex
+        raise MenguiError(f"{path} 不是 SQLite 数据库文件（或已损坏）") from ex
     configure(conn)
     migrate(conn)
     return conn

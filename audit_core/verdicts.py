@@ -32,6 +32,20 @@ def normalise_verdict(text: str) -> str:
     return value
 
 
+MAX_NOTE_CHARS = 2000  # the same limit as the database triggers (migration 11) and the web form
+
+
+def check_note(text: str | None, what: str = "审核意见") -> str | None:
+    """A note, reason or 复审 opinion as recorded: refused when it could not be shown or printed."""
+    if text is None:
+        return None
+    if "\x00" in text:
+        raise MenguiError(f"{what}含有 NUL 空字符，请删除后重新提交")
+    if len(text) > MAX_NOTE_CHARS:
+        raise MenguiError(f"{what}不能超过 {MAX_NOTE_CHARS:,} 个字符（现在 {len(text):,} 个），请精简后重新提交")
+    return text
+
+
 def require_flag(conn: sqlite3.Connection, rx_id: str, check_id: str, action: str) -> sqlite3.Row:
     """The flag (rx_id, check_id), or a Chinese error that lists the prescription's flagged checks."""
     flag = conn.execute("SELECT * FROM flags WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
@@ -47,6 +61,7 @@ def record_verdict(conn: sqlite3.Connection, rx_id: str, check_id: str, verdict:
                    reviewer: str | None = None, note: str | None = None, source: str = "mengui review") -> Recorded:
     """Record one verdict for an existing flag; the earlier verdict stays in the history."""
     value = normalise_verdict(verdict)
+    check_note(note)
     require_flag(conn, rx_id, check_id, "记录审核结论")
     appeal = conn.execute("SELECT status FROM appeals WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
     old = conn.execute("SELECT verdict FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()

@@ -26,11 +26,11 @@ Deterministic for a given N, profile and seed.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as dt
 import json
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -309,16 +309,51 @@ def generate(n_rx: int, out: Path, seed: int = 7, profile: str = "classic") -> d
     return PROFILES[profile](n_rx, Path(out), seed)
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("size", type=int, help="prescriptions in the audited month (2026-10)")
-    parser.add_argument("directory", type=Path, help="where the CSV files go")
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="classic")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args(argv)
+USAGE = """用法：python bench/generate.py 处方张数 输出目录 [--profile 数据形态] [--seed 种子]
+
+生成城市规模的门规导出文件（doctors、certifications、prescriptions、rx_items 四个 CSV），
+供基准测试使用；相同的处方张数、数据形态与种子生成相同的文件。
+
+  处方张数              被审核月份（2026-10）的处方张数，如 100000
+  输出目录              写出 CSV 文件的目录（不存在则创建）
+  --profile 数据形态    classic（默认：一个月，续方不重叠）或 realistic（三个月，真实的续方节奏）
+  --seed 种子           随机种子（默认 7）
+  -h, --help            显示帮助并退出"""
+
+
+def main(argv: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(USAGE)
+        return 0
+    seed, profile, positional, args = 7, "classic", [], iter(argv)
+    for arg in args:
+        if arg == "--seed":
+            value = next(args, "")
+            if not value.lstrip("-").isdigit():
+                return _usage_error(f"--seed 应为整数（实际为「{value}」）")
+            seed = int(value)
+        elif arg == "--profile":
+            profile = next(args, "")
+            if profile not in PROFILES:
+                return _usage_error(f"--profile 应为 {'、'.join(sorted(PROFILES))} 之一（实际为「{profile}」）")
+        elif arg.startswith("-"):
+            return _usage_error(f"没有这个选项：{arg}")
+        else:
+            positional.append(arg)
+    if len(positional) != 2:
+        return _usage_error("需要两个参数：处方张数和输出目录")
+    count, target = positional
+    if not count.isdigit() or int(count) < 1:
+        return _usage_error(f"处方张数应为正整数，如 100000（实际为「{count}」）")
     started = time.perf_counter()
-    print(generate(args.size, args.directory, args.seed, args.profile), f"{time.perf_counter() - started:.1f}s")
+    print(generate(int(count), Path(target), seed, profile), f"{time.perf_counter() - started:.1f}s")
+    return 0
+
+
+def _usage_error(message: str) -> int:
+    print(f"{USAGE.splitlines()[0]}\n错误：{message}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

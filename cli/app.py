@@ -15,7 +15,7 @@ from mengui_core import __version__
 from mengui_core import plugins as plugin_manager
 from mengui_core import ruleset as rulesets_module
 from mengui_core.disclosure import LEVEL_LABELS
-from mengui_core.errors import MenguiError
+from mengui_core.errors import MenguiError, os_message, sqlite_message
 from mengui_core.inputs import KINDS
 from mengui_core.runner import audit_month, summary_by_department
 from mengui_core.schema import connect
@@ -90,8 +90,10 @@ class Group(ChineseHelp, click.Group):
             return super().invoke(ctx)
         except MenguiError as ex:
             raise UserFacingError(str(ex)) from ex
-        except sqlite3.OperationalError as ex:
-            raise UserFacingError(f"数据库操作失败：{ex}（数据库可能被其他程序占用或已损坏）") from ex
+        except sqlite3.DatabaseError as ex:
+            raise UserFacingError(sqlite_message(ex)) from ex
+        except OSError as ex:
+            raise UserFacingError(os_message(ex)) from ex
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -377,6 +379,16 @@ def print_publish(published) -> None:
         click.echo("  与上一版相比：", err=True)
         for change in d.changes:
             click.echo(f"    - {change}", err=True)
+    print_stale(published.stale)
+
+
+def print_stale(stale: dict[str, list[str]]) -> None:
+    """Later months whose lists an earlier month's change has made out of date."""
+    if not stale:
+        return
+    causes = "；".join(f"{month} 生成后 {'、'.join(earlier)} 的名单有变化" for month, earlier in stale.items())
+    click.echo(f"注意：{'、'.join(stale)} 的公示名单已过时（{causes}），请按月份顺序重新生成："
+               f"mengui disclose DB --month {next(iter(stale))}", err=True)
 
 
 @cli.command()
@@ -472,7 +484,9 @@ def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, al
 @click.argument("db", type=click.Path(dir_okay=False, exists=True))
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址（默认仅本机）")
 @click.option("--port", default=8001, show_default=True, type=int, help="端口")
-def serve(db, host, port):
+@click.option("--session-hours", default=8.0, show_default=True, type=click.FloatRange(min=0.01, max=24 * 30),
+              help="登录有效时长（小时），到期须重新登录")
+def serve(db, host, port, session_hours):
     """用 Datasette 发布数据库：委员登录审核，公众只见公示名单与统计。"""
     from mengui_datasette.server import serve as run_server
     from mengui_datasette.users import list_users
@@ -483,7 +497,7 @@ def serve(db, host, port):
         click.echo(f"注意：还没有委员账号，请先运行 mengui users add {db} 用户名 --role committee", err=True)
     else:
         click.echo(f"委员账号 {len(users)} 个；登录地址 http://{host}:{port}/-/login", err=True)
-    run_server(Path(db), host=host, port=port)
+    run_server(Path(db), host=host, port=port, session_hours=session_hours)
 
 
 @cli.group()
@@ -517,19 +531,50 @@ def users_list(db):
     """列出登录账号（不显示密码）。"""
     from mengui_datasette.users import ROLES, list_users
 
-    rows = [[u.name, u.display_name, ROLES.get(u.role, u.role), u.created_at] for u in list_users(db)]
-    click.echo(table(["用户名", "显示姓名", "角色", "创建时间"], rows) if rows else "还没有账号。")
+    rows = [[u.name, u.display_name, ROLES.get(u.role, u.role), "已停用" if u.disabled else "正常", u.created_at]
+            for u in list_users(db)]
+    click.echo(table(["用户名", "显示姓名", "角色", "状态", "创建时间"], rows) if rows else "还没有账号。")
 
 
 @users.command("remove")
 @click.argument("db", type=click.Path(dir_okay=False, exists=True))
 @click.argument("name")
 def users_remove(db, name):
-    """删除一个登录账号。"""
+    """删除一个登录账号（其登录立即失效）。"""
     from mengui_datasette.users import remove_user
 
     remove_user(db, name)
-    click.echo(f"已删除账号 {name}")
+    click.echo(f"已删除账号 {name}；该账号已登录的会话立即失效")
+
+
+def _switch_command(command: str, disabled: bool, help_text: str, done: str):
+    """``mengui users disable`` / ``enable``: the same command, the other way round."""
+
+    @users.command(command, help=help_text)
+    @click.argument("db", type=click.Path(dir_okay=False, exists=True))
+    @click.argument("name")
+    def switch(db, name):
+        from mengui_datasette.users import set_disabled
+
+        set_disabled(db, name, disabled)
+        click.echo(done.format(name=name))
+
+    return switch
+
+
+users_disable = _switch_command("disable", True, "停用一个登录账号（其登录立即失效，可用 enable 恢复）。",
+                                "已停用账号 {name}；该账号已登录的会话立即失效")
+users_enable = _switch_command("enable", False, "恢复一个被停用的登录账号（停用前的登录不会恢复）。", "已恢复账号 {name}")
+
+
+@users.command("rotate-secret")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+def users_rotate_secret(db):
+    """更换签名密钥：所有已登录的会话立即失效，全部委员须重新登录。"""
+    from mengui_datasette.users import rotate_secret
+
+    rotate_secret(db)
+    click.echo("已更换签名密钥：所有已登录的会话立即失效。请重新启动 mengui serve，使新登录也用新密钥签名。")
 
 
 @cli.command()

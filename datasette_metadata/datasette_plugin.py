@@ -17,6 +17,8 @@ from markupsafe import Markup, escape
 from mengui_core.appeals import STATUS_LABELS as APPEAL_LABELS
 from mengui_core.ruleset import format_yuan
 
+from . import sessions, web
+
 REVIEW_ROLES = ("committee", "admin")
 STATUS_LABELS = {"pending": "待审核", "unreasonable": "不合理", "reasonable": "合理",
                  "unreasonable_unreviewed": "计入（未复核）", "monitoring": "监测（不计入）"}
@@ -64,6 +66,15 @@ def permission_allowed(datasette, actor, action, resource):
     if actor is not None or action not in GUARDED_ACTIONS:
         return None
     database = resource[0] if isinstance(resource, tuple) else resource
+    if database == "_memory" and getattr(datasette, "crossdb", False):
+        # `datasette --crossdb`: SQL on _memory reads every attached database, a mengui one included
+        async def any_mengui():
+            for name, db in datasette.databases.items():
+                if not name.startswith("_") and await is_mengui(db):
+                    return False
+            return None
+
+        return any_mengui
     if not database or datasette.metadata("allow", database=database) is not None:
         return None  # the site's own metadata decides (as under `mengui serve`)
 
@@ -253,13 +264,44 @@ async def metadata_guard(request, datasette):
         request=request))
 
 
-@hookimpl
+@hookimpl(tryfirst=True)  # before datasette-auth-passwords' own /-/login and /-/password-tool
 def register_routes():
     return [
+        (r"^/-/login$", sessions.login),
+        (r"^/-/password-tool$", sessions.password_tool),
         (r"^/-/review/(?P<rx_id>[^/]+)/(?P<check_id>[^/]+)$", review),
         (r"^/-/dashboard$", dashboard),
         (r"^/-/metadata(\.(?P<format>json))?$", metadata_guard),
     ]
+
+
+WEB_BUSY_TIMEOUT_MS = 120_000  # a web verdict waits for a load's or an audit's write, it does not fail
+
+
+@hookimpl
+def prepare_connection(conn, database, datasette):
+    conn.execute(f"PRAGMA busy_timeout = {WEB_BUSY_TIMEOUT_MS}")
+
+
+@hookimpl
+def extra_template_vars(request, datasette):
+    """``mengui_stale``: for a reviewer, the months whose lists an earlier month's change has made
+    out of date (shown on the home page and the dashboard until they are disclosed again)."""
+    async def inner():
+        if request is None or not is_reviewer(request.actor):
+            return {}
+        from mengui_core.publish import stale_months
+
+        try:
+            db = await mengui_database(datasette)
+            if not await db.table_exists("disclosure_runs"):
+                return {}
+            stale = await db.execute_fn(stale_months)
+        except Exception:
+            return {}
+        return {"mengui_stale": stale}
+
+    return inner
 
 
 @hookimpl
@@ -327,33 +369,9 @@ def translate_html(html: str) -> str:
 
 @hookimpl
 def asgi_wrapper(datasette):
-    def wrap(app):
-        async def translated(scope, receive, send):
-            if scope["type"] != "http":
-                return await app(scope, receive, send)
-            start = {}
-            chunks = []
+    return lambda app: web.Guard(app, datasette, translate_html)
 
-            async def capture(message):
-                if message["type"] == "http.response.start":
-                    headers = dict(message.get("headers") or [])
-                    if headers.get(b"content-type", b"").startswith(b"text/html"):
-                        start["message"] = message
-                        return
-                    return await send(message)
-                if message["type"] == "http.response.body" and "message" in start:
-                    chunks.append(message.get("body", b""))
-                    if message.get("more_body"):
-                        return
-                    body = translate_html(b"".join(chunks).decode("utf-8")).encode("utf-8")
-                    headers = [(k, v) for k, v in start["message"].get("headers", []) if k.lower() != b"content-length"]
-                    headers.append((b"content-length", str(len(body)).encode()))
-                    await send({**start["message"], "headers": headers})
-                    return await send({"type": "http.response.body", "body": body})
-                return await send(message)
 
-            await app(scope, receive, capture)
-
-        return translated
-
-    return wrap
+@hookimpl(tryfirst=True)
+def handle_exception(datasette, request, exception):
+    return web.error_response(datasette, request, exception)

@@ -10,8 +10,9 @@ import yaml
 
 from mengui_core.errors import MenguiError
 from mengui_core.plugins import get_datasette_metadata
-from mengui_core.schema import connect
+from mengui_core.schema import connect, users_path
 
+from .sessions import SESSION_HOURS, Site, UserStore
 from .users import cookie_secret, list_users
 
 PLACEHOLDER = "mengui"
@@ -73,8 +74,10 @@ def ensure_plugins() -> None:
             pm.register(module, name=name)
 
 
-def make_datasette(db_path: str | Path):
-    """A configured :class:`datasette.app.Datasette` for the mengui database at ``db_path``."""
+def make_datasette(db_path: str | Path, session_hours: float = SESSION_HOURS):
+    """A configured :class:`datasette.app.Datasette` for the mengui database at ``db_path``.
+
+    Never with ``crossdb``: its ``_memory`` database would attach this one and answer SQL about it."""
     from datasette.app import Datasette
 
     ensure_plugins()
@@ -85,18 +88,22 @@ def make_datasette(db_path: str | Path):
     connect(db_path).close()  # migrate to the current schema before serving
     metadata, env = build_metadata(db_path)
     os.environ.update(env)
-    return Datasette(
+    datasette = Datasette(
         files=[str(db_path)],
         metadata=metadata,
         template_dir=str(TEMPLATES),
         secret=cookie_secret(db_path),
+        crossdb=False,
         settings={"allow_download": False, "default_page_size": 50, "sql_time_limit_ms": 3000,
                   "facet_time_limit_ms": 500},
     )
+    datasette._mengui_site = Site(UserStore(users_path(db_path)), session_hours)
+    return datasette
 
 
-def serve(db_path, host: str = "127.0.0.1", port: int = 8001) -> None:  # pragma: no cover - blocking
+def serve(db_path, host: str = "127.0.0.1", port: int = 8001,
+          session_hours: float = SESSION_HOURS) -> None:  # pragma: no cover - blocking
     import uvicorn
 
-    datasette = make_datasette(db_path)
+    datasette = make_datasette(db_path, session_hours)
     uvicorn.run(datasette.app(), host=host, port=port, log_level="warning")

@@ -102,9 +102,51 @@ def loose_plugins(directory=None, **sources):
             plugins.pm.unregister(plugin)
 
 
+def session_for(ds, name="liumin", role="committee", password="review-2026-ok") -> dict[str, str]:
+    """Cookies of a real session of ``name`` on a `mengui serve` Datasette (the user is created in the
+    users file when missing): a self-signed cookie is refused there."""
+    from mengui_datasette.sessions import session_cookie
+    from mengui_datasette.users import add_user
+
+    store = ds._mengui_site.users
+    if store.get(name) is None:
+        db_path = next(db.path for key, db in ds.databases.items() if not key.startswith("_"))
+        add_user(db_path, name, password, role)
+    return {"ds_actor": session_cookie(ds, store.get(name), store.secret)}
+
+
+def open_flags(db_path, month) -> list[tuple[str, str]]:
+    """The month's over-cap flags nobody has appealed (an appealed flag keeps its first verdict: the
+    复审 decides), for tests that record verdicts."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    flags = conn.execute("SELECT rx_id, check_id FROM flags f WHERE month = ? AND check_id = 'amount_cap' AND NOT "
+                         "EXISTS (SELECT 1 FROM appeals a WHERE a.rx_id = f.rx_id AND a.check_id = f.check_id)",
+                         (month,)).fetchall()
+    conn.close()
+    assert flags
+    return flags
+
+
+def site_login(base, name, password, address=None):
+    """A browser-like client of a served site (its own cookies) after posting the login form:
+    (client, the login's response). ``address``: the loopback address to connect from."""
+    import httpx
+
+    transport = httpx.HTTPTransport(local_address=address) if address else None
+    client = httpx.Client(base_url=base, timeout=300, transport=transport)
+    client.get("/-/login")
+    response = client.post("/-/login", data={"username": name, "password": password,
+                                             "csrftoken": client.cookies["ds_csrftoken"]})
+    return client, response
+
+
 @contextmanager
-def served(db_path):
-    """`mengui serve DB` in a subprocess on a free loopback port; yields the base URL."""
+def served(db_path, *options, env=None):
+    """`mengui serve DB [OPTIONS]` in a subprocess on a free loopback port (``env``: more environment
+    variables); yields the base URL."""
+    import os
     import socket
     import subprocess
     import sys
@@ -114,8 +156,9 @@ def served(db_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "mengui_cli", "serve", str(db_path), "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen([sys.executable, "-m", "mengui_cli", "serve", str(db_path), "--port", str(port), *options],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, **(env or {})))
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(150):

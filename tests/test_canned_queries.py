@@ -21,6 +21,7 @@ from mengui_core.demo import run_demo
 METADATA_PATH = Path(__file__).resolve().parents[1] / "datasette_metadata" / "metadata.yaml"
 DB_KEY = "mengui"
 COMMITTEE = {"role": ["committee", "admin"]}
+ADMIN_ONLY = {"role": "admin"}
 PUBLIC = {"disclosures", "checks", "monthly_statistics", "department_statistics"}
 PUBLIC_QUERIES = {"monthly_statistics", "department_statistics"}
 HIDDEN = {"settings", "_migrations", "loads"}
@@ -635,8 +636,10 @@ def test_only_disclosures_checks_and_statistics_are_public(metadata):
     allows = all_allows(metadata)
     public = {name for kind, name, allow in allows if allow is True}
     assert public == PUBLIC
+    # the login records are narrower still: admins only
+    assert {name for kind, name, allow in allows if allow == ADMIN_ONLY} == {"login_events"}
     for kind, name, allow in allows:
-        assert allow is True or allow == COMMITTEE, f"{kind} {name}: unexpected allow block {allow!r}"
+        assert allow is True or allow in (COMMITTEE, ADMIN_ONLY), f"{kind} {name}: unexpected allow block {allow!r}"
         if allow is True:
             assert kind in ("table", "query")
     for name, table in metadata["databases"][DB_KEY]["tables"].items():

@@ -9,6 +9,7 @@ import pytest
 
 from mengui_core.demo import run_demo
 from mengui_datasette.server import make_datasette
+from mengui_datasette.sessions import session_cookie
 from mengui_datasette.users import add_user, users_path
 
 PASSWORD = "correct-horse-9"
@@ -26,8 +27,17 @@ def ds(demo):
     return make_datasette(demo.db_path)
 
 
+def actor_cookie(ds, actor) -> str:
+    """A session cookie for ``actor``: under `mengui serve` a real session of the user of that name
+    (a self-signed one is refused), under a plain Datasette Datasette's own cookie."""
+    site = getattr(ds, "_mengui_site", None)
+    if site is None or site.users is None:
+        return ds.sign({"a": actor}, "actor")
+    return session_cookie(ds, site.users.get(actor["id"]), site.users.secret)
+
+
 def get(ds, path, actor=None, **kwargs):
-    cookies = {"ds_actor": ds.sign({"a": actor}, "actor")} if actor else {}
+    cookies = {"ds_actor": actor_cookie(ds, actor)} if actor else {}
     return asyncio.run(ds.client.get(path, cookies=cookies, **kwargs))
 
 
@@ -114,7 +124,7 @@ def test_only_committee_members_can_write(ds, demo):
 def test_csrf_protection_stays_on(ds, demo):
     conn = sqlite3.connect(demo.db_path)
     rx_id, check_id = conn.execute("SELECT rx_id, check_id FROM flag_status WHERE status = 'pending'").fetchone()
-    cookies = {"ds_actor": ds.sign({"a": COMMITTEE}, "actor")}
+    cookies = {"ds_actor": actor_cookie(ds, COMMITTEE)}
     response = post(ds, "/mengui/record_verdict", {"rx_id": rx_id, "check_id": check_id, "verdict": "合理"}, cookies)
     assert response.status_code == 403
     assert conn.execute("SELECT count(*) FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()[0] == 0

@@ -23,13 +23,24 @@ FLAG_COLUMNS = ("rx_id, check_id, month, rx_date, doctor_code, department, patie
                 "limit_fen, related_rx_id, needs_review, measure, level, level_rank, monitoring, evidence")
 
 
+class ScratchDir:
+    """The audit's scratch databases: beside the database (``.<db>.scratch-*``), never in the
+    temporary directory (pointed at an empty folder here); ``iterdir()`` lists what is left of both."""
+
+    def __init__(self, tmp_path, temporary):
+        self.tmp_path, self.temporary = tmp_path, temporary
+
+    def iterdir(self):
+        return [*self.temporary.iterdir(), *self.tmp_path.rglob(".*.scratch-*")]
+
+
 @pytest.fixture
 def scratch_dir(tmp_path, monkeypatch):
-    """Where the audit's scratch databases go (checked to be empty afterwards)."""
+    """Where the audit's scratch databases could be left (checked to be empty afterwards)."""
     folder = tmp_path / "scratch"
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    return folder
+    return ScratchDir(tmp_path, folder)
 
 
 

@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from builders import flagged
+from builders import flagged, session_for
 from mengui_core import ruleset as rulesets
 from mengui_core.publish import disclose_month
 from mengui_core.report import render_month_report
@@ -197,7 +197,7 @@ def test_datasette_facets_flags_by_level_for_the_committee_only(audited):
     from mengui_datasette.server import make_datasette
 
     ds = make_datasette(audited)
-    committee = {"ds_actor": ds.sign({"a": {"id": "liumin", "role": "committee"}}, "actor")}
+    committee = session_for(ds)
     response = asyncio.run(ds.client.get("/mengui/flags.json?_facet=level&_extra=facet_results", cookies=committee))
     assert response.status_code == 200
     facet = response.json()["facet_results"]
@@ -229,7 +229,7 @@ def test_the_committee_sees_monitoring_flags_as_such(exports, db_path):
 
     nine_visits_and_a_duplicate(exports).audit(db_path, MONTH)
     ds = make_datasette(db_path)
-    committee = {"ds_actor": ds.sign({"a": {"id": "liumin", "role": "committee"}}, "actor")}
+    committee = session_for(ds)
     page = asyncio.run(ds.client.get("/-/review/V9/frequent_visits", cookies=committee)).text
     assert "监测（不计入）" in page and "这是监测规则的标记：仅供参考，不计入不合理处方与三级公示" in page
     listing = asyncio.run(ds.client.get("/mengui/monitoring_flags.json?_shape=objects&month=2026-10",

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from builders import demo_site
+from builders import demo_site, open_flags
 
 PASSWORD = "concurrent-2026"
 ROUNDS = 4
@@ -41,13 +41,7 @@ def test_the_site_keeps_working_while_the_monthly_job_writes(live):
     run, base = live
     month = run.months[-1]
     db = str(run.db_path)
-    conn = sqlite3.connect(db)
-    # flags a doctor has appealed keep their first verdict (the 复审 decides): leave those out
-    flags = conn.execute("SELECT rx_id, check_id FROM flags f WHERE month = ? AND check_id = 'amount_cap' AND NOT EXISTS "
-                         "(SELECT 1 FROM appeals a WHERE a.rx_id = f.rx_id AND a.check_id = f.check_id)",
-                         (month,)).fetchall()
-    conn.close()
-    assert flags
+    flags = open_flags(db, month)
     writer_results, web_results = [], []
     done = threading.Event()
 
