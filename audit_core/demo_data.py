@@ -54,6 +54,7 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from .files import open_private
 from .ruleset import format_yuan
 
 __all__ = ["write_demo_inputs", "build_demo_data", "DRUGS", "DISEASES", "EXEMPT_DISEASES"]
@@ -1456,7 +1457,8 @@ def write_demo_inputs(out_dir: pathlib.Path, months: list[str], seed: int = 2026
             files["deductions.csv"] = _csv_bytes(["扣款编号", "处方号", "扣款金额", "扣款日期", "扣款原因"],
                                                  deductions[month], "utf-8-sig")
         for name, content in files.items():
-            (folder / name).write_bytes(content)
+            with open_private(folder / name, "wb") as fh:  # patients' data, even made up: owner-only
+                fh.write(content)
         rxs = [rx for rx in data.prescriptions if f"{rx.when:%Y-%m}" == month]
         manifest["months"][month] = {
             "dir": str(folder),

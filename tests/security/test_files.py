@@ -52,7 +52,7 @@ def test_every_file_with_patients_hashes_or_secrets_is_owner_only(tmp_path, open
     invoke("disclose", db, "--month", "2026-10", "--format", "xlsx", "-o", tmp_path / "list.xlsx")
     invoke("deductions", db, "--month", "2026-10", "--format", "xlsx", "-o", tmp_path / "deductions.xlsx")
     private = [db, users_path(db), tmp_path / "backup.db", tmp_path / "backup.users.db", tmp_path / "list.xlsx",
-               tmp_path / "deductions.xlsx", *sorted(out.iterdir())]
+               tmp_path / "deductions.xlsx", *sorted(out.iterdir()), *sorted((inputs / "2026-10").iterdir())]
     assert len(private) > 8
     assert {str(p): oct(mode(p)) for p in private} == {str(p): "0o600" for p in private}
     # SQLite's WAL and shared-memory files take the database's mode
