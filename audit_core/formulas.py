@@ -2,7 +2,7 @@
 
 A cell that starts with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage return before one) is
 read by Excel, WPS and LibreOffice as a formula, e.g. ``=cmd|' /C calc'!A0``. The loader refuses
-such names (:mod:`mengui_core.loader`); everything the project writes for a spreadsheet — CSV,
+such names (:mod:`mengui_core.ingest.loader`); everything the project writes for a spreadsheet — CSV,
 XLSX, and the CSV that the Datasette site serves — neutralises them anyway, in case older data
 holds one: CSV cells get a leading apostrophe, XLSX cells are stored as text with Excel's quote
 prefix. Plain numbers such as ``-12.50`` are left alone.

@@ -18,7 +18,7 @@ hookimpl = HookimplMarker("mengui")
 
 @hookspec
 def register_checks(register):
-    """Contribute audit checks: call ``register(check)`` with a :class:`mengui_core.checks.Check`."""
+    """Contribute audit checks: call ``register(check)`` with a :class:`mengui_core.audit.checks.Check`."""
 
 
 @hookspec
@@ -34,7 +34,7 @@ def register_input_aliases(register):
 
 @hookspec
 def register_ladders(register):
-    """Contribute disclosure ladders: call ``register(ladder)`` with a :class:`mengui_core.ladder.Ladder`.
+    """Contribute disclosure ladders: call ``register(ladder)`` with a :class:`mengui_core.publish.ladder.Ladder`.
     The ruleset's ``[ladder] name`` chooses which one publishes the monthly list."""
 
 
@@ -48,5 +48,5 @@ def register_datasette_metadata(register):
 @hookspec
 def register_input_formats(register):
     """Contribute a whole column mapping for one HIS vendor's export: call ``register(fmt)`` with a
-    :class:`mengui_core.inputs.InputFormat`. A file whose headers contain all of the format's
+    :class:`mengui_core.ingest.inputs.InputFormat`. A file whose headers contain all of the format's
     columns is read with that mapping alone (or choose it with ``mengui load --input-format``)."""

@@ -6,12 +6,12 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .files import open_private
-from .inputs import AFTER_AUDIT
-from .loader import LoadResult, load_files, plan
+from .db.files import open_private
+from .ingest.inputs import AFTER_AUDIT
+from .ingest.loader import LoadResult, load_files, plan
 from .plugins import get_checks, input_options
-from .publish import PublishResult, disclose_month
-from .runner import AuditResult, audit_month
+from .publish.disclosure import PublishResult, disclose_month
+from .audit.runner import AuditResult, audit_month
 
 OUTPUT_FORMATS = ("csv", "xlsx", "md", "html")
 
@@ -29,10 +29,10 @@ class MonthlyResult:
 def write_outputs(conn: sqlite3.Connection, published: PublishResult, out_dir: Path,
                   formats=OUTPUT_FORMATS, report: bool = True) -> list[Path]:
     """The list in every format, the month's deductions per doctor (when there are any) and the report."""
-    from .deduction_formats import FORMATS as DEDUCTION_FORMATS
-    from .deductions import summarise as summarise_deductions
-    from .disclosure_formats import DEFAULT_SUFFIX, FORMATS
-    from .report import render_month_report
+    from .outputs.deduction_list import FORMATS as DEDUCTION_FORMATS
+    from .publish.deductions import summarise as summarise_deductions
+    from .outputs.disclosure_list import DEFAULT_SUFFIX, FORMATS
+    from .outputs.report import render_month_report
 
     out_dir.mkdir(parents=True, exist_ok=True)
     month = published.disclosure.month

@@ -24,7 +24,12 @@ from pathlib import Path
 import pluggy
 
 from . import hookspecs
+from .audit import ruleset as ruleset_module
+from .audit.checks import Check
+from .audit.ruleset import Ruleset
 from .errors import MenguiError
+from .ingest.inputs import KINDS, InputFormat
+from .publish.ladder import Ladder
 
 DISTRIBUTION = "mengui-audit"
 GROUP = "mengui"
@@ -121,41 +126,52 @@ def plugin_info() -> list[dict]:
     return sorted(rows, key=lambda r: r["name"])
 
 
-def _call_with_register(hook, register_for, doing: str) -> None:
-    """Call each implementation of a register-style ``hook`` with a ``register`` callback made for
-    its plugin by ``register_for(plugin_name)``; an error raised by a plugin names that plugin."""
+def _plugin_named(module: str | None) -> str | None:
+    """The name under which the plugin module ``module`` is registered, if it is one."""
+    for name, plugin in pm.list_name_plugin():
+        if getattr(plugin, "__name__", None) == module:
+            return name
+    return None
+
+
+def _plugin_of(obj) -> str | None:
+    """The registered plugin that defines ``obj`` (a function), if any."""
+    return _plugin_named(getattr(obj, "__module__", None))
+
+
+def _call(hook, doing: str, **kwargs) -> None:
+    """Call a register-style hook the way pluggy does (every implementation, in pluggy's order); an
+    error raised inside a plugin names that plugin."""
     load_plugins()
-    for impl in hook.get_hookimpls():
-        try:
-            impl.function(register=register_for(impl.plugin_name))
-        except MenguiError:
-            raise
-        except Exception as ex:
-            raise MenguiError(f"插件 {impl.plugin_name} {doing}时出错：{type(ex).__name__}: {ex}") from ex
+    try:
+        hook(**kwargs)
+    except MenguiError:
+        raise
+    except Exception as ex:
+        modules = {getattr(plugin, "__name__", None): name for name, plugin in pm.list_name_plugin()}
+        culprit, tb = None, ex.__traceback__
+        while tb is not None:  # the innermost frame that belongs to a plugin
+            culprit = modules.get(tb.tb_frame.f_globals.get("__name__"), culprit)
+            tb = tb.tb_next
+        raise MenguiError(f"插件 {culprit or '（未知）'} {doing}时出错：{type(ex).__name__}: {ex}") from ex
 
 
-def get_checks() -> dict:
+def get_checks() -> dict[str, Check]:
     """All registered checks by id. Two plugins claiming one id is an error."""
-    from .checks import Check
-
     checks: dict[str, Check] = {}
-    owners: dict[str, str] = {}
 
-    def register_for(owner):
-        def register(check):
-            if not isinstance(check, Check):
-                raise MenguiError(f"插件 {owner} 注册的不是 Check 对象：{check!r}")
-            if not CHECK_ID.fullmatch(check.id or ""):
-                raise MenguiError(f"插件 {owner} 的规则编号「{check.id}」无效：应为小写字母、数字和下划线，如 amount_cap")
-            if check.id in checks:
-                raise MenguiError(f"规则编号 {check.id} 重复注册：插件 {owners[check.id]} 与 {owner}")
-            checks[check.id] = check
-            owners[check.id] = owner
-            check.plugin = owner
+    def register(check):
+        owner = _plugin_of(getattr(check, "run", None)) or "（未知）"
+        if not isinstance(check, Check):
+            raise MenguiError(f"插件 {owner} 注册的不是 Check 对象：{check!r}")
+        if not CHECK_ID.fullmatch(check.id or ""):
+            raise MenguiError(f"插件 {owner} 的规则编号「{check.id}」无效：应为小写字母、数字和下划线，如 amount_cap")
+        if check.id in checks:
+            raise MenguiError(f"规则编号 {check.id} 重复注册：插件 {checks[check.id].plugin} 与 {owner}")
+        check.plugin = owner
+        checks[check.id] = check
 
-        return register
-
-    _call_with_register(pm.hook.register_checks, register_for, "注册规则")
+    _call(pm.hook.register_checks, "注册规则", register=register)
     return checks
 
 
@@ -167,8 +183,13 @@ def get_ruleset_paths() -> dict[str, Path]:
         path = Path(path)
         paths[path.stem] = path
 
-    _call_with_register(pm.hook.register_rulesets, lambda owner: register, "提供规则集")
+    _call(pm.hook.register_rulesets, "提供规则集", register=register)
     return paths
+
+
+def load_ruleset(name_or_path: str | None = None, known_checks: set[str] | None = None) -> Ruleset:
+    """A ruleset by name (one that a plugin ships: ``jinan`` by default) or by TOML file path."""
+    return ruleset_module.load(name_or_path, get_ruleset_paths(), known_checks)
 
 
 def get_input_aliases() -> list[tuple[str, str, list[str]]]:
@@ -178,59 +199,54 @@ def get_input_aliases() -> list[tuple[str, str, list[str]]]:
     def register(kind, column, names):
         aliases.append((kind, column, [names] if isinstance(names, str) else list(names)))
 
-    _call_with_register(pm.hook.register_input_aliases, lambda owner: register, "提供表头别名")
+    _call(pm.hook.register_input_aliases, "提供表头别名", register=register)
     return aliases
 
 
-def get_ladders() -> dict:
+def get_ladders() -> dict[str, Ladder]:
     """Disclosure ladders by name."""
-    from .ladder import Ladder
-
     ladders: dict[str, Ladder] = {}
 
-    def register_for(owner):
-        def register(ladder):
-            if not isinstance(ladder, Ladder):
-                raise MenguiError(f"插件 {owner} 注册的不是 Ladder 对象：{ladder!r}")
-            if ladder.name in ladders:
-                raise MenguiError(f"公示办法 {ladder.name} 重复注册：插件 {ladders[ladder.name].plugin} 与 {owner}")
-            ladder.plugin = owner
-            ladders[ladder.name] = ladder
+    def register(ladder):
+        owner = _plugin_of(getattr(ladder, "compute", None)) or "（未知）"
+        if not isinstance(ladder, Ladder):
+            raise MenguiError(f"插件 {owner} 注册的不是 Ladder 对象：{ladder!r}")
+        if ladder.name in ladders:
+            raise MenguiError(f"公示办法 {ladder.name} 重复注册：插件 {ladders[ladder.name].plugin} 与 {owner}")
+        ladder.plugin = owner
+        ladders[ladder.name] = ladder
 
-        return register
-
-    _call_with_register(pm.hook.register_ladders, register_for, "注册公示办法")
+    _call(pm.hook.register_ladders, "注册公示办法", register=register)
     return ladders
 
 
 def get_datasette_metadata() -> list[tuple[str, dict]]:
     """(plugin name, metadata fragment) pairs contributed for the mengui database."""
     fragments = []
-    _call_with_register(pm.hook.register_datasette_metadata,
-                        lambda owner: lambda fragment: fragments.append((owner, fragment)), "提供 Datasette 元数据")
+
+    def register(fragment):
+        caller = sys._getframe(1).f_globals.get("__name__")  # the hook implementation that registers
+        fragments.append((_plugin_named(caller) or "（未知）", fragment))
+
+    _call(pm.hook.register_datasette_metadata, "提供 Datasette 元数据", register=register)
     return fragments
 
 
-def get_input_formats() -> dict:
+def get_input_formats() -> dict[str, InputFormat]:
     """Vendor column mappings by name."""
-    from .inputs import KINDS, InputFormat
-
     formats: dict[str, InputFormat] = {}
 
-    def register_for(owner):
-        def register(fmt):
-            if not isinstance(fmt, InputFormat):
-                raise MenguiError(f"插件 {owner} 注册的不是 InputFormat 对象：{fmt!r}")
-            if fmt.kind not in KINDS:
-                raise MenguiError(f"插件 {owner} 的导入格式 {fmt.name} 的类型 {fmt.kind} 无效")
-            unknown = set(fmt.columns) - {c.name for c in KINDS[fmt.kind].columns}
-            if unknown:
-                raise MenguiError(f"插件 {owner} 的导入格式 {fmt.name} 映射了不存在的列：{'、'.join(sorted(unknown))}")
-            formats[fmt.name] = fmt
+    def register(fmt):
+        if not isinstance(fmt, InputFormat):
+            raise MenguiError(f"注册的导入格式不是 InputFormat 对象：{fmt!r}")
+        if fmt.kind not in KINDS:
+            raise MenguiError(f"导入格式 {fmt.name} 的类型 {fmt.kind} 无效")
+        unknown = set(fmt.columns) - {c.name for c in KINDS[fmt.kind].columns}
+        if unknown:
+            raise MenguiError(f"导入格式 {fmt.name} 映射了不存在的列：{'、'.join(sorted(unknown))}")
+        formats[fmt.name] = fmt
 
-        return register
-
-    _call_with_register(pm.hook.register_input_formats, register_for, "注册导入格式")
+    _call(pm.hook.register_input_formats, "注册导入格式", register=register)
     return formats
 
 

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from mengui_core.demo_data import DRUGS
+from mengui_core.demo.data import DRUGS
 
 MONTH = "2026-10"
 DAYS = 31

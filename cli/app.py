@@ -13,12 +13,13 @@ import click
 
 from mengui_core import __version__
 from mengui_core import plugins as plugin_manager
-from mengui_core import ruleset as rulesets_module
-from mengui_core.disclosure import LEVEL_LABELS
+from mengui_core import months
+from mengui_core.audit import ruleset as rulesets_module
+from mengui_core.labels import APPEAL_LABELS, LEVEL_LABELS, VERDICT_LABELS
 from mengui_core.errors import MenguiError, os_message, sqlite_message
-from mengui_core.inputs import KINDS
-from mengui_core.runner import audit_month, summary_by_department
-from mengui_core.schema import connect
+from mengui_core.ingest.inputs import KINDS
+from mengui_core.audit.runner import audit_month, summary_by_department
+from mengui_core.db.schema import connect
 
 from .output import table
 
@@ -120,7 +121,7 @@ def cli(plugins_dir):
 @click.option("--dry-run", is_flag=True, help="只检查文件，不写入数据库")
 def load(db, paths, kind, input_format, encoding, sheet, dry_run):
     """导入 CSV / XLSX 文件或整个目录到数据库 DB。"""
-    from mengui_core.loader import load_files, plan
+    from mengui_core.ingest.loader import load_files, plan
 
     options = plugin_manager.input_options()
     planned = plan(paths, kind, options["formats"])
@@ -233,7 +234,7 @@ def flag_options(verdict_help: str | None = None, reviewer_help: str = "", note_
 @flag_options("不合理 / 合理（或 unreasonable / reasonable）", "审核人（默认当前登录用户）", "备注")
 def review(db, rx_id, check_id, verdict, reviewer, note):
     """记录药事委员会对一条标记的审核结论。"""
-    from mengui_core.verdicts import VERDICT_LABELS, record_verdict
+    from mengui_core.review.verdicts import record_verdict
 
     conn = connect(db, create=False)
     reviewer = reviewer or getpass.getuser()
@@ -249,7 +250,7 @@ def review(db, rx_id, check_id, verdict, reviewer, note):
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 def verdicts_command(db, file):
     """从文件导入审核结论（列：处方号、规则、结论、审核人、审核时间、备注）。"""
-    from mengui_core.loader import load_files
+    from mengui_core.ingest.loader import load_files
 
     conn = connect(db, create=False)
     result = load_files(conn, [file], kind="verdicts", **plugin_manager.input_options())
@@ -268,7 +269,7 @@ def verdicts_command(db, file):
 @click.option("--date", "filed", default=None, metavar="YYYY-MM-DD", help="申诉日期（默认今天）")
 def appeal(db, rx_id, check_id, reason, appellant, filed):
     """记录医师对一条“不合理”结论的申诉（须在规则集规定的期限内）。"""
-    from mengui_core.appeals import file_appeal, parse_date
+    from mengui_core.review.appeals import file_appeal, parse_date
 
     conn = connect(db, create=False)
     recorded = file_appeal(conn, rx_id, check_id, reason, appellant, parse_date(filed))
@@ -281,7 +282,7 @@ def appeal(db, rx_id, check_id, reason, appellant, filed):
 @flag_options("复审结论：不合理 / 合理（为最终结论）", "复审人（默认当前登录用户）", "复审意见")
 def appeal_review(db, rx_id, check_id, verdict, reviewer, note):
     """记录药事委员会对一条申诉的复审结论（最终结论）。"""
-    from mengui_core.appeals import review_appeal
+    from mengui_core.review.appeals import review_appeal
 
     conn = connect(db, create=False)
     reviewed = review_appeal(conn, rx_id, check_id, verdict, reviewer or getpass.getuser(), note)
@@ -299,20 +300,19 @@ def appeal_review(db, rx_id, check_id, verdict, reviewer, note):
 @click.option("--month", default=None, help="只列出该月（标记所在月份）的申诉，格式 YYYY-MM")
 def appeals_command(db, month):
     """列出申诉及复审结果（申诉中的在前）。"""
-    from mengui_core.appeals import STATUS_LABELS, list_appeals
-    from mengui_core.runner import month_bounds
+    from mengui_core.review.appeals import list_appeals
 
     if month:
-        month_bounds(month)
+        months.check(month)
     conn = connect(db, create=False)
     rows = [[r["month"] or "—", r["rx_id"], r["title"], f"{r['doctor_code'] or ''} {r['doctor_name'] or ''}".strip(),
-             r["filed_at"], r["deadline"], STATUS_LABELS.get(r["status"], r["status"]), r["second_reviewer"] or "",
+             r["filed_at"], r["deadline"], APPEAL_LABELS.get(r["status"], r["status"]), r["second_reviewer"] or "",
              r["reason"]] for r in list_appeals(conn, month)]
     if not rows:
         click.echo(f"{month + ' ' if month else ''}没有申诉。")
         return
     click.echo(table(["月份", "处方号", "规则", "医师", "申诉日期", "期限", "状态", "复审人", "申诉理由"], rows))
-    pending = sum(1 for r in rows if r[6] == STATUS_LABELS["pending"])
+    pending = sum(1 for r in rows if r[6] == APPEAL_LABELS["pending"])
     click.echo(f"\n共 {len(rows)} 条申诉，其中申诉中（待复审）{pending} 条；复审前原结论仍计入公示。")
 
 
@@ -327,8 +327,8 @@ def appeals_command(db, month):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="输出文件（xlsx 必须指定）")
 def deductions(db, month, fmt, output):
     """医保扣款按开方医师汇总（开方医师全额承担）。"""
-    from mengui_core.deduction_formats import FORMATS, write_text
-    from mengui_core.deductions import summarise, yuan
+    from mengui_core.outputs.deduction_list import FORMATS, write_text
+    from mengui_core.publish.deductions import summarise, yuan
 
     conn = connect(db, create=False)
     summary = summarise(conn, month)
@@ -401,8 +401,8 @@ def print_stale(stale: dict[str, list[str]]) -> None:
 @ladder_options
 def disclose(db, month, fmt, output, ruleset_name, ladder_start, allow_unaudited, require_reviewed):
     """计算并写出某月的不合理处方医师公示名单。"""
-    from mengui_core.disclosure_formats import FORMATS
-    from mengui_core.publish import disclose_month
+    from mengui_core.outputs.disclosure_list import FORMATS
+    from mengui_core.publish.disclosure import disclose_month
 
     conn = connect(db, create=False)
     if fmt == "xlsx" and not output:
@@ -419,7 +419,7 @@ def disclose(db, month, fmt, output, ruleset_name, ladder_start, allow_unaudited
 
 def print_deductions_line(conn, month: str) -> None:
     """One line on the month's deductions (and the unattributed ones), when there are any."""
-    from mengui_core.deductions import summarise, yuan
+    from mengui_core.publish.deductions import summarise, yuan
 
     summary = summarise(conn, month)
     if summary.count:
@@ -435,7 +435,7 @@ def print_deductions_line(conn, month: str) -> None:
 @click.option("--note", default=None, help="恢复资格的依据，如文件号")
 def reinstate(db, doctor_code, note):
     """恢复被取消医保定岗资格的医师（名册恢复后使用）。"""
-    from mengui_core.publish import reinstate as reinstate_doctor
+    from mengui_core.publish.disclosure import reinstate as reinstate_doctor
 
     conn = connect(db, create=False)
     month = reinstate_doctor(conn, doctor_code, note)
@@ -452,7 +452,7 @@ def reinstate(db, doctor_code, note):
 @ladder_options
 def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, allow_unaudited, require_reviewed):
     """每月作业：导入、审核、导入审核结论、生成公示名单与月报。"""
-    from mengui_core.loader import plan
+    from mengui_core.ingest.loader import plan
     from mengui_core.monthly import run_month
 
     out = Path(output_dir or f"mengui-{month}")
@@ -582,7 +582,7 @@ def users_rotate_secret(db):
 @click.argument("file", type=click.Path(dir_okay=False))
 def backup(db, file):
     """在线备份数据库（SQLite 备份接口，可在 mengui serve 运行时进行），连同委员账号文件。"""
-    from mengui_core.backup import backup_database
+    from mengui_core.db.backup import backup_database
 
     written = backup_database(Path(db), Path(file))
     for path, pages in written:
@@ -626,8 +626,9 @@ def rulesets(ctx):
 def rulesets_list():
     """列出已安装的规则集。"""
     rows = []
-    for name, path in sorted(rulesets_module.available().items()):
-        rs = rulesets_module.parse_file(path)
+    installed = plugin_manager.get_ruleset_paths()
+    for name, path in sorted(installed.items()):
+        rs = rulesets_module.parse_file(path, installed=installed)
         rows.append([name, rs.version, rs.title, "、".join(rs.checks)])
     click.echo(table(["名称", "版本", "标题", "启用的规则"], rows))
 
@@ -636,9 +637,9 @@ def rulesets_list():
 @click.argument("name", default=rulesets_module.DEFAULT_RULESET)
 def rulesets_show(name):
     """显示一个规则集的要点（名称或 .toml 路径）。"""
-    from mengui_core.ruleset import format_yuan, yuan_to_fen
+    from mengui_core.money import format_yuan, yuan_to_fen
 
-    rs = rulesets_module.load(name)
+    rs = plugin_manager.load_ruleset(name)
     click.echo(f"{rs.title}\n名称 {rs.name}  版本 {rs.version}  文件 {rs.path}")
     if rs.description:
         click.echo(rs.description)
@@ -675,7 +676,8 @@ def rulesets_show(name):
 @click.argument("file", type=click.Path(dir_okay=False))
 def rulesets_validate(file):
     """校验规则集文件，列出每一处错误。"""
-    rs = rulesets_module.parse_file(Path(file), known_checks=set(plugin_manager.get_checks()))
+    rs = rulesets_module.parse_file(Path(file), known_checks=set(plugin_manager.get_checks()),
+                                    installed=plugin_manager.get_ruleset_paths())
     click.echo(f"规则集 {rs.name}（版本 {rs.version}）校验通过：{len(rs.checks)} 条规则，{len(rs.diseases)} 个病种。")
 
 
@@ -688,7 +690,7 @@ def rulesets_validate(file):
 @click.option("--seed", default=20261101, show_default=True, help="随机种子（相同种子生成相同数据）")
 def demo(directory, months, seed):
     """生成一家医院的模拟数据，导入并逐月审核，然后说明如何查看结果。"""
-    from mengui_core.demo import demo_months, run_demo
+    from mengui_core.demo.story import demo_months, run_demo
 
     month_list = demo_months(months)
     click.echo(f"生成模拟数据：一家医院 {month_list[0]} 至 {month_list[-1]} 共 {months} 个月的 HIS 与医保结算导出文件")
@@ -735,14 +737,13 @@ def demo(directory, months, seed):
 
 
 def print_demo_appeals(run) -> None:
-    from mengui_core.appeals import STATUS_LABELS
 
     if not run.appeals:
         return
     click.echo("\n医师申诉与药事委员会复审：")
     for appeal in run.appeals:
         click.echo(f"  {appeal.month} 处方 {appeal.rx_id}（{appeal.check_id}，医师 {appeal.doctor_code}）："
-                   f"{STATUS_LABELS[appeal.status]}")
+                   f"{APPEAL_LABELS[appeal.status]}")
         for published in appeal.revisions:
             d = published.disclosure
             if published.new_revision:
@@ -750,7 +751,7 @@ def print_demo_appeals(run) -> None:
 
 
 def print_demo_deductions(run, month: str) -> None:
-    from mengui_core.deductions import summarise, yuan
+    from mengui_core.publish.deductions import summarise, yuan
 
     conn = connect(run.db_path)
     summary, everything = summarise(conn, month), summarise(conn)
@@ -785,7 +786,7 @@ def command(name: str) -> str:
 
 def main():
     """The ``mengui`` command: library-wide SQLite settings first (before any connection), then the CLI."""
-    from mengui_core.sqlite_library import disable_memory_statistics
+    from mengui_core.db.sqlite_library import disable_memory_statistics
 
     disable_memory_statistics()
     cli(prog_name="mengui")

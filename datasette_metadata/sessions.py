@@ -27,6 +27,7 @@ from datasette.utils.asgi import Response
 from datasette_auth_passwords.utils import hash_password, verify_password
 from itsdangerous import BadSignature
 
+from .site import mengui_database
 from .users import User, read_users
 
 SESSION_HOURS = 8.0
@@ -217,8 +218,6 @@ def _address(request) -> str:
 
 async def _record(datasette, username: str, address: str, outcome: str) -> None:
     """A row in ``login_events`` of the mengui database (never waits for the write)."""
-    from .datasette_plugin import mengui_database
-
     try:
         db = await mengui_database(datasette)
     except Exception:
@@ -234,8 +233,6 @@ async def _record(datasette, username: str, address: str, outcome: str) -> None:
 async def _logged_in_before(datasette, username: str, address: str) -> bool:
     """Whether ``username`` has logged in from ``address`` before: the user-name throttle lets that
     address through (its own throttle still applies), so an attacker cannot lock the real user out."""
-    from .datasette_plugin import mengui_database
-
     try:
         db = await mengui_database(datasette)
         if not await db.table_exists("login_events"):

@@ -10,8 +10,7 @@ valid certification that day are left to the ``uncertified`` check.
 
 import json
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check, yuan_sql
+from mengui_core import Check, hookimpl, yuan_sql
 
 CHECK_ID = "amount_cap"
 
@@ -62,6 +61,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="超限额处方",
+            colour="#D55E00",
             description="同一参保人同日同医师的门规处方药品金额合计超过每次限额（单病种 150 元、多病种或合并并发症 300 元），"
             "肾移植抗排异、恶性肿瘤化疗除外；分解处方合并计算。",
             run=run,

@@ -2,7 +2,7 @@
 
 Two values per doctor and month are compared with the doctor's department:
 
-* ``avg``: the average drug amount per visit (visit = patient + doctor + day, DESIGN §2);
+* ``avg``: the average drug amount per visit (visit = patient + doctor + day, docs/usage.md);
 * ``drug``: the amount of one drug (generic name, resolved with the ruleset's catalog as for
   ``temp.audit_items``) the doctor prescribed, from the month's items; compared among the
   department's doctors who prescribed that drug.
@@ -19,8 +19,7 @@ doctor's highest-amount prescription of the month (for a drug: the prescription 
 drug). Medians come from window functions. Measure: the score. A monitoring check in Jinan.
 """
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check, yuan_sql
+from mengui_core import Check, hookimpl, yuan_sql
 
 CHECK_ID = "doctor_outlier"
 
@@ -152,6 +151,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="医师用药异常",
+            colour="#B8860B",
             description="医师本月次均药品金额、或某一药品（通用名）的开药金额远高于同科室医师"
             "（稳健 z 分数 = 0.6745 ×（医师值 − 科室中位数）÷ 中位数绝对偏差，达到界值即标记）。",
             run=run,

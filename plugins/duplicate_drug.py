@@ -8,8 +8,7 @@ diseases (Jinan: 2). An on-time refill (the days still in hand within the rulese
 The later prescription is at fault.
 """
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check, hookimpl
 
 from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 
@@ -26,6 +25,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="重复用药",
+            colour="#0072B2",
             description="患有两种及以上门规病种的参保人，上次开具的同一药品（按医保药品代码前 10 位或通用名判断）尚余天数"
                         "超过续方容差时再次开具；衡量值为超出容差的天数。按时续方（尚余天数在容差以内）不标记。",
             run=run,

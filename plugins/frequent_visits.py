@@ -1,13 +1,12 @@
 """``frequent_visits``: a patient's 门规 visits in the month beyond ``max_visits``, across doctors.
 
-A visit is one patient, one doctor, one calendar day (DESIGN §2). Visits are numbered in time
+A visit is one patient, one doctor, one calendar day (docs/usage.md). Visits are numbered in time
 order (date, then the first prescription's time, then the doctor code); the prescriptions of every
 visit numbered above ``max_visits`` are flagged. Measure: the visit's number minus ``max_visits``
 (1 for the first visit over the limit). A monitoring check in the Jinan ruleset.
 """
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check, hookimpl
 
 CHECK_ID = "frequent_visits"
 
@@ -55,6 +54,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="频繁就诊",
+            colour="#6A51A3",
             description="参保人本月门规就诊次数（同一患者、同一医师、同一天为一次，跨医师合计）超过每月上限，"
             "标记超出上限之后每次就诊的处方。",
             run=run,

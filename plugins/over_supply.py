@@ -10,8 +10,7 @@ Measure: the largest number of days beyond the allowance among the prescription'
 
 import json
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check, hookimpl
 
 CHECK_ID = "over_supply"
 
@@ -60,6 +59,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="超长用药天数",
+            colour="#56B4E9",
             description="处方中单个药品的用药天数超过所登记门规病种允许的每次最长天数（多个病种取最长者）。",
             run=run,
         )

@@ -10,8 +10,7 @@ Two sources, both read set-based:
   dates, so it is read as it stands when the month is audited.
 """
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check, hookimpl
 
 CHECK_ID = "revoked_doctor"
 
@@ -50,6 +49,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="无定岗资格医师处方",
+            colour="#8C564B",
             description="医保定岗医师资格已被取消（连续三个月公示后，恢复之前）或医师名册标记无定岗资格的医师开具的门规处方。",
             run=run,
         )

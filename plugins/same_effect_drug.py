@@ -9,8 +9,7 @@ ruleset's drug catalog), merged into the ruleset's same-effect groups; classes
 marked ``not_comparable`` and the ruleset's ``allowed`` combinations are skipped.
 """
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check, hookimpl
 
 from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
 
@@ -34,6 +33,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="相同疗效药品",
+            colour="#009E73",
             description="患有两种及以上门规病种的参保人，上次开具的药品尚余天数超过续方容差时，又被开具同一治疗类别"
                         "（ATC 四级或规则集合并的类别）的不同药品；衡量值为超出容差的天数。",
             run=run,

@@ -7,8 +7,7 @@ at 3: 1 → publish the code, ``months_to_name`` (2) → publish the name, ``mon
 streak; a never-audited month refuses (unless declared); a reinstatement restarts it.
 """
 
-from mengui_core import hookimpl
-from mengui_core.ladder import Ladder, LadderEntry
+from mengui_core import Ladder, LadderEntry, hookimpl
 
 NAME = "three_strikes"
 

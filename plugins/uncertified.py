@@ -1,7 +1,6 @@
 """``uncertified``: a 门规 prescription for a patient with no certification valid that day."""
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check, yuan_sql
+from mengui_core import Check, hookimpl, yuan_sql
 
 CHECK_ID = "uncertified"
 
@@ -27,6 +26,7 @@ def register_checks(register):
         Check(
             id=CHECK_ID,
             title="无有效门规认定",
+            colour="#CC79A7",
             description="开方当日参保人没有任何有效的门规病种（或并发症）认定，却按门规结算。",
             run=run,
         )

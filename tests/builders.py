@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mengui_core import plugins
-from mengui_core.loader import load_files
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
+from mengui_core.ingest.loader import load_files
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
 
 DOCTOR_HEADERS = ["doctor_code", "doctor_name", "department", "qualified"]
 CERT_HEADERS = ["patient_id", "disease_code", "disease_name", "kind", "valid_from", "valid_to"]
@@ -180,7 +180,7 @@ def served(db_path, *options, env=None):
 @contextmanager
 def demo_site(directory, username, password, display_name):
     """Two demo months, one committee login, and the site serving them: yields (demo run, base URL)."""
-    from mengui_core.demo import run_demo
+    from mengui_core.demo.story import run_demo
     from mengui_datasette.users import add_user
 
     run = run_demo(directory, months=2)

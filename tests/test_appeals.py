@@ -8,14 +8,15 @@ import pytest
 from click.testing import CliRunner
 
 from mengui_cli.app import cli
-from mengui_core.appeals import file_appeal, list_appeals, review_appeal
+from mengui_core.review.appeals import file_appeal, list_appeals, review_appeal
 from mengui_core.errors import MenguiError
-from mengui_core.loader import load_files
-from mengui_core.publish import disclose_month
-from mengui_core.ruleset import RulesetError, parse_file
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
-from mengui_core.verdicts import record_verdict
+from mengui_core.ingest.loader import load_files
+from mengui_core.publish.disclosure import disclose_month
+from mengui_core.audit.ruleset import RulesetError
+from mengui_core.plugins import load_ruleset
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
+from mengui_core.review.verdicts import record_verdict
 
 MONTHS = ["2026-08", "2026-09", "2026-10"]
 
@@ -166,7 +167,7 @@ def test_cli_appeal_review_and_list(hospital):
 
 
 def test_report_shows_appeals(hospital):
-    from mengui_core.report import render_month_report
+    from mengui_core.outputs.report import render_month_report
 
     file_appeal(hospital, "R1001", "amount_cap", "处方有特殊用药说明", filed_on=date(2026, 10, 30))
     html = render_month_report(hospital, "2026-10", {"amount_cap": "超限额处方"})
@@ -177,7 +178,7 @@ def test_ruleset_sets_the_appeal_period(tmp_path, hospital):
     path = tmp_path / "short.toml"
     path.write_text('extends = "jinan"\nname = "short"\nversion = "1"\n[checks.amount_cap]\nneeds_review = true\n'
                     'single_cap = "150.00"\nmulti_cap = "300.00"\n[appeals]\ndays = 3\n', encoding="utf-8")
-    assert parse_file(path).appeal_days == 3
+    assert load_ruleset(str(path)).appeal_days == 3
     audit_month(hospital, "2026-09", str(path))
     with pytest.raises(MenguiError, match="申诉期限 3 天，截止 2026-10-01"):
         file_appeal(hospital, "R0901", "amount_cap", "理由", filed_on=date(2026, 10, 2))
@@ -185,13 +186,13 @@ def test_ruleset_sets_the_appeal_period(tmp_path, hospital):
         path.write_text(f'name = "bad"\nversion = "1"\n[checks.amount_cap]\nneeds_review = true\n[appeals]\n{bad}\n',
                         encoding="utf-8")
         with pytest.raises(RulesetError, match="appeals"):
-            parse_file(path)
+            load_ruleset(str(path))
 
 
 def test_an_older_database_migrates_keeping_its_verdicts(tmp_path, monkeypatch):
     """A database made before migrations 7 and 8 gets them on opening; its verdicts stay and
     flag_status gains the level and final-verdict columns."""
-    from mengui_core import schema
+    from mengui_core.db import schema
 
     path = tmp_path / "old.db"
     monkeypatch.setattr(schema, "MIGRATIONS", [m for m in schema.MIGRATIONS if m[0] <= 6])

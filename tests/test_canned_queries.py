@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mengui_core.demo import run_demo
+from mengui_core.demo.story import run_demo
 
 METADATA_PATH = Path(__file__).resolve().parents[1] / "datasette_metadata" / "metadata.yaml"
 DB_KEY = "mengui"

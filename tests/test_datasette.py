@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from mengui_core.demo import run_demo
+from mengui_core.demo.story import run_demo
 from mengui_datasette.server import make_datasette
 from mengui_datasette.sessions import session_cookie
 from mengui_datasette.users import add_user, users_path

@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from mengui_cli.app import cli
-from mengui_core.deduction_formats import CSV_COLUMNS, render_markdown, write_xlsx
-from mengui_core.deductions import summarise
-from mengui_core.loader import load_files
-from mengui_core.schema import connect
+from mengui_core.outputs.deduction_list import CSV_COLUMNS, render_markdown, write_xlsx
+from mengui_core.publish.deductions import summarise
+from mengui_core.ingest.loader import load_files
+from mengui_core.db.schema import connect
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_monthly_run_writes_the_deductions_and_the_report_shows_them(tmp_path):
 
 
 def test_demo_deductions_are_realistic(tmp_path):
-    from mengui_core.demo_data import write_demo_inputs
+    from mengui_core.demo.data import write_demo_inputs
 
     months = ["2026-08", "2026-09", "2026-10"]
     manifest = write_demo_inputs(tmp_path / "inputs", months, seed=7)

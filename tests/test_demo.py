@@ -5,10 +5,10 @@ import sqlite3
 from click.testing import CliRunner
 
 from mengui_cli.app import cli
-from mengui_core.demo_data import write_demo_inputs
-from mengui_core.loader import load_files
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
+from mengui_core.demo.data import write_demo_inputs
+from mengui_core.ingest.loader import load_files
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
 
 MONTHS = ["2026-09", "2026-10"]
 

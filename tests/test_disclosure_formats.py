@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import openpyxl
 import pytest
 
-from mengui_core.disclosure import CSV_COLUMNS, Disclosure, DisclosureRow
-from mengui_core.disclosure_formats import (
+from mengui_core.publish.disclosure import CSV_COLUMNS, Disclosure, DisclosureRow
+from mengui_core.outputs.disclosure_list import (
     DEFAULT_SUFFIX,
     FORMATS,
     TABLE_HEADERS,

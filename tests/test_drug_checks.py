@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from builders import flagged
-from mengui_core.loader import load_files
-from mengui_core.publish import disclose_month
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
-from mengui_core.verdicts import record_verdict
+from mengui_core.ingest.loader import load_files
+from mengui_core.publish.disclosure import disclose_month
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
+from mengui_core.review.verdicts import record_verdict
 
 MONTH = "2026-10"
 # national drug codes: characters 1-10 = X + ATC level 4 + generic-name id

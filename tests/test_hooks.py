@@ -8,8 +8,8 @@ import pytest
 
 from mengui_core import hookspecs, plugins
 from mengui_core.errors import MenguiError
-from mengui_core.loader import load_files
-from mengui_core.schema import connect
+from mengui_core.ingest.loader import load_files
+from mengui_core.db.schema import connect
 
 from builders import loose_plugins
 
@@ -64,7 +64,7 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
     """Another hospital publishes every doctor by name at once and revokes on the second month."""
     source = (
         "from mengui_core import hookimpl\n"
-        "from mengui_core.ladder import Ladder, LadderEntry\n\n"
+        "from mengui_core.publish.ladder import Ladder, LadderEntry\n\n"
         "def compute(ctx):\n"
         "    months = ctx.require_audited(ctx.months_back(2))\n"
         "    strikes = ctx.strikes(months)\n"
@@ -84,8 +84,8 @@ def test_register_ladders_replaces_the_three_strikes_through_the_ruleset(tmp_pat
         exports.rx(f"{month}B", f"{month}-09", f"P{month}", items=[("苯磺酸氨氯地平片", "20.00", 28)])
     with loose_plugins(tmp_path / "plugins", strict=source):
         assert "strict" in plugins.get_ladders()
-        from mengui_core.publish import disclose_month
-        from mengui_core.runner import audit_month
+        from mengui_core.publish.disclosure import disclose_month
+        from mengui_core.audit.runner import audit_month
 
         conn = connect(db_path)
         load_files(conn, [exports.write()])

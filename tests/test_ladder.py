@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 from mengui_cli.app import cli
 from mengui_core.errors import InputError, MenguiError
-from mengui_core.loader import load_files
-from mengui_core.publish import disclose_month, reinstate
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
-from mengui_core.verdicts import history, record_verdict
+from mengui_core.ingest.loader import load_files
+from mengui_core.publish.disclosure import disclose_month, reinstate
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
+from mengui_core.review.verdicts import history, record_verdict
 
 MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]
 

@@ -12,12 +12,12 @@ import textwrap
 import pytest
 
 from builders import loose_plugins
-from mengui_core.demo_data import write_demo_inputs
+from mengui_core.demo.data import write_demo_inputs
 from mengui_core.errors import MenguiError
-from mengui_core.lanes import LANES_ENV, lane_count
-from mengui_core.loader import load_files
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
+from mengui_core.audit.lanes import LANES_ENV, lane_count
+from mengui_core.ingest.loader import load_files
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
 
 FLAG_COLUMNS = ("rx_id, check_id, month, rx_date, doctor_code, department, patient_id, detail, amount_fen, "
                 "limit_fen, related_rx_id, needs_review, measure, level, level_rank, monitoring, evidence")
@@ -73,7 +73,7 @@ SNAPSHOT_PLUGIN = '''
 import sqlite3
 import time
 from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check
 
 DB = {db!r}
 # each flag says how many prescriptions of the month the check saw
@@ -144,7 +144,7 @@ def test_a_check_failing_in_a_lane_stops_the_audit_and_leaves_nothing_behind(tmp
     before = flags(conn, "2026-10")
     broken = textwrap.dedent('''
         from mengui_core import hookimpl
-        from mengui_core.checks import Check
+        from mengui_core import Check
 
         def run(ctx):
             raise ZeroDivisionError("division by zero")
@@ -189,7 +189,7 @@ def test_the_lane_setting_is_checked_and_one_lane_runs_on_the_callers_connection
 def test_the_mengui_command_turns_off_sqlites_memory_statistics_before_any_connection():
     script = textwrap.dedent("""
         import sqlite3
-        from mengui_core.sqlite_library import disable_memory_statistics
+        from mengui_core.db.sqlite_library import disable_memory_statistics
         print(disable_memory_statistics())
         print(sqlite3.connect(":memory:").execute("SELECT 6 * 7").fetchone()[0])
     """)

@@ -7,11 +7,12 @@ import sqlite3
 import pytest
 
 from builders import flagged, session_for
-from mengui_core import ruleset as rulesets
-from mengui_core.publish import disclose_month
-from mengui_core.report import render_month_report
-from mengui_core.ruleset import RulesetError
-from mengui_core.schema import connect
+from mengui_core import plugins
+from mengui_core.audit import ruleset as rulesets
+from mengui_core.publish.disclosure import disclose_month
+from mengui_core.outputs.report import render_month_report
+from mengui_core.audit.ruleset import RulesetError
+from mengui_core.db.schema import connect
 
 MONTH = "2026-10"
 
@@ -102,7 +103,7 @@ def test_flag_status_shows_levels_and_monitoring_flags_never_count(exports, db_p
 
 
 def test_migrations_7_and_8_add_the_level_columns_to_an_existing_database(tmp_path):
-    from mengui_core.schema import MIGRATIONS, migrate
+    from mengui_core.db.schema import MIGRATIONS, migrate
 
     conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
     conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
@@ -153,7 +154,7 @@ def test_level_and_monitoring_settings_are_validated_with_lines(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text(BAD, encoding="utf-8")
     with pytest.raises(RulesetError) as info:
-        rulesets.parse_file(path)
+        plugins.load_ruleset(str(path))
     problems = info.value.problems
     expected = [
         "第 5 行 levels.names：应为不重复、非空的级别名称列表",
@@ -172,7 +173,7 @@ def test_level_and_monitoring_settings_are_validated_with_lines(tmp_path):
 
 
 def test_jinan_declares_the_monitoring_checks_and_levels():
-    jinan = rulesets.load("jinan")
+    jinan = plugins.load_ruleset("jinan")
     assert jinan.levels == ["提示", "预警", "违规"]
     assert jinan.checks["frequent_visits"].monitoring and jinan.checks["doctor_outlier"].monitoring
     assert not jinan.checks["frequent_visits"].needs_review

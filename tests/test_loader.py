@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mengui_core.errors import InputError, MenguiError
-from mengui_core.loader import load_files
-from mengui_core.parsing import parse_date
-from mengui_core.schema import connect
+from mengui_core.ingest.loader import load_files
+from mengui_core.ingest.parsing import parse_date
+from mengui_core.db.schema import connect
 
 RX_CN = "处方号,开方日期,参保人编号,姓名,险种,医师代码,科室,门规病种,处方金额\n"
 
@@ -191,7 +191,7 @@ def _data(db_path):
 
 def _load_both_ways(monkeypatch, tmp_path, paths):
     """Load ``paths`` into two fresh databases, with and without the parse worker process."""
-    import mengui_core.loader as loader
+    import mengui_core.ingest.loader as loader
 
     outcomes = []
     for worker in (True, False):
@@ -210,19 +210,19 @@ def _load_both_ways(monkeypatch, tmp_path, paths):
 
 
 def test_the_parse_worker_loads_exactly_what_parsing_in_process_loads(monkeypatch, tmp_path):
-    from mengui_core.demo_data import write_demo_inputs
-    from mengui_core.loader import _use_worker
+    from mengui_core.demo.data import write_demo_inputs
+    from mengui_core.ingest.loader import _use_worker
 
     manifest = write_demo_inputs(tmp_path / "exports", ["2026-09", "2026-10"])
     paths = [pathlib.Path(m["dir"]) for m in manifest["months"].values()]
     # small reading blocks: each file is read in many, as a city's files are (Arrow reads ahead on a
     # thread of its own; the worker's messages must still reach this process whole and in order)
-    monkeypatch.setattr("mengui_core.loader.CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr("mengui_core.ingest.loader.CSV_BLOCK_BYTES", 4096)
     with_worker, in_process = _load_both_ways(monkeypatch, tmp_path, paths)
     assert with_worker == in_process
     assert dict(with_worker[1])["rx_items"] == sum(m["items"] for m in manifest["months"].values())
     assert with_worker[3] == sum(f.stat().st_size for path in paths for f in path.glob("*.csv"))  # the progress bar
-    monkeypatch.setattr("mengui_core.loader.PARSE_WORKER", True)
+    monkeypatch.setattr("mengui_core.ingest.loader.PARSE_WORKER", True)
     assert _use_worker()  # this machine has more than one core: the first load above used the worker
 
 

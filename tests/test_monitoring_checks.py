@@ -3,7 +3,7 @@
 import pytest
 
 from builders import flagged
-from mengui_core.schema import connect
+from mengui_core.db.schema import connect
 
 MONTH = "2026-10"
 WORKDAYS = ["2026-10-08", "2026-10-09", "2026-10-12", "2026-10-13", "2026-10-14", "2026-10-15", "2026-10-16",
@@ -59,8 +59,8 @@ def test_a_doctor_revoked_by_the_ladder_is_flagged_until_reinstated(exports, db_
     """End to end: three months of unreasonable prescriptions, the list revokes, the next month is flagged."""
     from datetime import date
 
-    from mengui_core.publish import disclose_month, reinstate
-    from mengui_core.runner import audit_month
+    from mengui_core.publish.disclosure import disclose_month, reinstate
+    from mengui_core.audit.runner import audit_month
 
     today = date.today()
     index = today.year * 12 + today.month - 1

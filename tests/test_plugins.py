@@ -7,16 +7,16 @@ import pytest
 
 from mengui_core import plugins
 from mengui_core.errors import MenguiError
-from mengui_core.loader import load_files
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
+from mengui_core.ingest.loader import load_files
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
 
 BUILT_IN_CHECKS = {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified",
                    "revoked_doctor", "over_supply", "frequent_visits", "doctor_outlier"}
 
 WEEKEND_PLUGIN = '''
 from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check
 
 
 def run(ctx):
@@ -92,7 +92,7 @@ def test_a_misspelled_hook_fails_loudly(tmp_path, clean_pm):
 def test_two_plugins_claiming_one_check_id_is_an_error(tmp_path, clean_pm):
     (tmp_path / "clash.py").write_text(textwrap.dedent('''
         from mengui_core import hookimpl
-        from mengui_core.checks import Check
+        from mengui_core import Check
 
         @hookimpl
         def register_checks(register):
@@ -114,7 +114,7 @@ def test_a_failing_check_names_its_plugin_and_keeps_the_previous_flags(tmp_path,
 
     (tmp_path / "broken.py").write_text(textwrap.dedent('''
         from mengui_core import hookimpl
-        from mengui_core.checks import Check
+        from mengui_core import Check
 
         def run(ctx):
             ctx.add_flags("SELECT no_such_column FROM temp.audit_rx")
@@ -144,7 +144,7 @@ def test_a_ruleset_naming_an_unregistered_check_is_an_error(tmp_path, exports, d
 
 ORDER_PLUGIN = '''
 from mengui_core import hookimpl
-from mengui_core.checks import Check
+from mengui_core import Check
 
 
 def run(ctx):

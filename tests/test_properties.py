@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mengui_core.errors import MenguiError
-from mengui_core.loader import load_files
-from mengui_core.schema import connect
+from mengui_core.ingest.loader import load_files
+from mengui_core.db.schema import connect
 
 HANZI = "王李张刘陈杨黄赵周吴徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤建国秀英桂兰明华红梅志强"
 

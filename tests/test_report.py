@@ -9,9 +9,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from mengui_core.charts import CHECK_COLOURS, check_colours, horizontal_bars, stacked_bars
-from mengui_core.report import render_month_report
-from mengui_core.schema import connect
+from mengui_core.outputs.charts import check_colours, horizontal_bars, stacked_bars
+from mengui_core.plugins import get_checks
+from mengui_core.outputs.report import render_month_report
+from mengui_core.db.schema import connect
 
 SVG = "{http://www.w3.org/2000/svg}"
 TITLES = {
@@ -334,7 +335,8 @@ def test_department_chart_and_table(conn):
         ["心血管内科", "内分泌科", "全科医学科"]
     # one colour per check, the same in both charts
     fills = {r.get("fill") for svg in svgs(html_text) for r in svg.iter(f"{SVG}rect")}
-    assert CHECK_COLOURS["amount_cap"] in fills and CHECK_COLOURS["duplicate_drug"] in fills
+    checks = get_checks()
+    assert checks["amount_cap"].colour in fills and checks["duplicate_drug"].colour in fills
 
 
 def test_unknown_check_ids_fall_back_to_the_id(conn):
@@ -433,10 +435,14 @@ def test_empty_charts_are_still_valid():
     ET.fromstring(stacked_bars(["1月"], {"x": [0]}, title="零"))
 
 
-def test_check_colours_are_stable_and_distinct():
+def test_a_check_has_one_colour_whatever_else_is_charted():
+    checks = get_checks()
+    builtin = {c.id: c.colour for c in checks.values()}
+    assert len(set(builtin.values())) == len(builtin)  # the built-in checks are told apart
     ids = ["custom_a", "amount_cap", "custom_b", "duplicate_drug"] + [f"extra_{i}" for i in range(12)]
-    colours = check_colours(ids)
-    assert colours["amount_cap"] == CHECK_COLOURS["amount_cap"]
-    assert colours["duplicate_drug"] == CHECK_COLOURS["duplicate_drug"]
-    assert len(set(colours.values())) == len(ids)
-    assert check_colours(ids) == colours
+    colours = check_colours(ids, builtin)
+    assert colours["amount_cap"] == builtin["amount_cap"] and colours["duplicate_drug"] == builtin["duplicate_drug"]
+    # a check's colour depends on its id (and its plugin), never on which other checks are charted
+    assert check_colours(["custom_b"], builtin)["custom_b"] == colours["custom_b"]
+    assert check_colours(list(reversed(ids)), builtin) == colours
+    assert check_colours(["custom_a"], {"custom_a": "#123456"}) == {"custom_a": "#123456"}

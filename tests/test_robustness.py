@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from mengui_cli.app import cli
-from mengui_core.loader import load_files
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
+from mengui_core.ingest.loader import load_files
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
 
 BROKEN = Path(__file__).parent / "broken"
 

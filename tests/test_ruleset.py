@@ -2,14 +2,16 @@
 
 import pytest
 
-from mengui_core import ruleset as rulesets
+from mengui_core import plugins
+from mengui_core.audit import ruleset as rulesets
 from mengui_core.errors import MenguiError
-from mengui_core.ruleset import RulesetError, format_yuan, yuan_to_fen
+from mengui_core.audit.ruleset import RulesetError
+from mengui_core.money import format_yuan, yuan_to_fen
 
 
 @pytest.fixture(scope="module")
 def jinan():
-    return rulesets.load("jinan")
+    return plugins.load_ruleset("jinan")
 
 
 def test_jinan_encodes_the_policy_numbers(jinan):
@@ -80,7 +82,7 @@ def test_validation_lists_every_problem_with_its_line(tmp_path):
         encoding="utf-8",
     )
     with pytest.raises(RulesetError) as info:
-        rulesets.parse_file(path)
+        plugins.load_ruleset(str(path))
     problems = info.value.problems
     assert any(p.startswith("第 10 行 diseases[0].code：病种编码应为 M + 5 位数字") for p in problems)
     assert any("第 6 行 checks.amount_cap.needs_review" in p for p in problems)
@@ -90,7 +92,7 @@ def test_validation_lists_every_problem_with_its_line(tmp_path):
 
 def test_unknown_ruleset_name_lists_the_installed_ones():
     with pytest.raises(MenguiError, match="已安装的规则集：jinan"):
-        rulesets.load("shanghai")
+        plugins.load_ruleset("shanghai")
 
 
 def test_jinan_refill_tolerance_and_counting_by_level(jinan):
@@ -115,7 +117,7 @@ def test_refill_tolerance_and_counting_errors_are_located_and_in_chinese(tmp_pat
         encoding="utf-8",
     )
     with pytest.raises(RulesetError) as info:
-        rulesets.parse_file(path)
+        plugins.load_ruleset(str(path))
     problems = "\n".join(info.value.problems)
     for expected in (
         "第 6 行 checks.duplicate_drug.counts_without_review_from：应为级别名称之一（提示、预警、违规），实际为 '严重'",

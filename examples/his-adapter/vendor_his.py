@@ -8,8 +8,7 @@ mapping reads 实收金额 and ignores 金额.
 Use it without packaging:  mengui --plugins-dir examples/his-adapter load mengui.db exports/
 """
 
-from mengui_core import hookimpl
-from mengui_core.inputs import InputFormat
+from mengui_core import InputFormat, hookimpl
 
 
 @hookimpl

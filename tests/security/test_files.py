@@ -19,8 +19,8 @@ from itsdangerous import URLSafeSerializer
 
 from builders import served
 from mengui_cli.app import cli
-from mengui_core.demo_data import write_demo_inputs
-from mengui_core.schema import connect, users_path
+from mengui_core.demo.data import write_demo_inputs
+from mengui_core.db.schema import connect, users_path
 from mengui_datasette.users import add_user
 
 

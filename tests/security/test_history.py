@@ -5,13 +5,13 @@ import sqlite3
 
 import pytest
 
-from mengui_core import schema
-from mengui_core.appeals import file_appeal, review_appeal
-from mengui_core.loader import load_files
-from mengui_core.publish import disclose_month
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
-from mengui_core.verdicts import record_verdict
+from mengui_core.db import schema
+from mengui_core.review.appeals import file_appeal, review_appeal
+from mengui_core.ingest.loader import load_files
+from mengui_core.publish.disclosure import disclose_month
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
+from mengui_core.review.verdicts import record_verdict
 
 EDITS = [
     ("UPDATE verdict_history SET verdict = 'reasonable'", "审核历史不能修改"),

@@ -16,10 +16,10 @@ import pytest
 from click.testing import CliRunner
 
 from mengui_cli.app import cli
-from mengui_core.loader import load_files
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
-from mengui_core.verdicts import record_verdict
+from mengui_core.ingest.loader import load_files
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
+from mengui_core.review.verdicts import record_verdict
 
 REPO = Path(__file__).resolve().parents[2]
 

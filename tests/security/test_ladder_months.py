@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from builders import session_for
 from mengui_cli.app import cli
-from mengui_core.loader import load_files
-from mengui_core.publish import disclose_month, stale_months
-from mengui_core.runner import audit_month
-from mengui_core.schema import connect
-from mengui_core.verdicts import record_verdict
+from mengui_core.ingest.loader import load_files
+from mengui_core.publish.disclosure import disclose_month, stale_months
+from mengui_core.audit.runner import audit_month
+from mengui_core.db.schema import connect
+from mengui_core.review.verdicts import record_verdict
 from mengui_datasette.server import make_datasette
 
 MONTHS = ["2026-07", "2026-08", "2026-09", "2026-10"]
@@ -102,7 +102,7 @@ def test_an_unchanged_earlier_month_makes_nothing_stale(hospital):
 
 
 def test_migration_11_takes_over_a_declared_start_and_the_lists_of_an_older_database(tmp_path):
-    from mengui_core import schema
+    from mengui_core.db import schema
 
     db = tmp_path / "old.db"
     conn = sqlite3.connect(db, isolation_level=None)

@@ -15,8 +15,8 @@ from datasette.utils import baseconv
 from itsdangerous import URLSafeSerializer
 
 from builders import served, site_login
-from mengui_core.demo import run_demo
-from mengui_core.schema import users_path
+from mengui_core.demo.story import run_demo
+from mengui_core.db.schema import users_path
 from mengui_datasette.sessions import session_cookie
 from mengui_datasette.users import add_user
 

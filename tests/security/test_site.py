@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from builders import served, site_login
 from mengui_cli.app import cli
-from mengui_core.demo import run_demo
+from mengui_core.demo.story import run_demo
 from mengui_datasette.users import add_user
 
 CHROMIUM = os.environ.get("MENGUI_CHROMIUM", "/usr/bin/chromium")

@@ -3,8 +3,7 @@
 import json
 from importlib.resources import files
 
-from mengui_core import hookimpl
-from mengui_core.checks import Check, yuan_sql
+from mengui_core import Check, hookimpl, yuan_sql
 
 
 def monthly_cap(ctx):
@@ -49,8 +48,9 @@ def register_checks(register):
     register(Check(
         id="monthly_cap",
         title="月度超限额",
-        description="城乡居民同一参保人当月门诊用药累计超过每月限额（广州：300 元）：标记越过限额的那次就诊及当月之后的每次就诊。",
+        description="城乡居民同一参保人当月门诊用药累计超过每月 {monthly_cap} 元：标记越过限额的那次就诊及当月之后的每次就诊。",
         run=monthly_cap,
+        colour="#E69F00",
     ))
 
 

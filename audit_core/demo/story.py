@@ -17,18 +17,19 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Callable
 
-from .appeals import file_appeal, review_appeal
-from .deduction_formats import FORMATS as DEDUCTION_FORMATS
-from .deductions import summarise as summarise_deductions
-from .demo_data import write_demo_inputs
-from .files import open_private
-from .formulas import neutralise
-from .loader import LoadResult, load_files
-from .monthly import write_outputs
-from .plugins import input_options
-from .publish import PublishResult, disclose_month
-from .runner import AuditResult, audit_month
-from .schema import connect
+from .. import months as month_names
+from ..review.appeals import file_appeal, review_appeal
+from ..outputs.deduction_list import FORMATS as DEDUCTION_FORMATS
+from ..publish.deductions import summarise as summarise_deductions
+from .data import write_demo_inputs
+from ..db.files import open_private
+from ..formulas import neutralise
+from ..ingest.loader import LoadResult, load_files
+from ..monthly import write_outputs
+from ..plugins import input_options
+from ..publish.disclosure import PublishResult, disclose_month
+from ..audit.runner import AuditResult, audit_month
+from ..db.schema import connect
 
 DEMO_LAST_MONTH = "2026-10"
 
@@ -78,14 +79,7 @@ class DemoMonth:
 
 def demo_months(count: int, last: str = DEMO_LAST_MONTH) -> list[str]:
     """``count`` consecutive months ending with ``last``."""
-    year, month = map(int, last.split("-"))
-    months = []
-    for _ in range(count):
-        months.append(f"{year:04d}-{month:02d}")
-        month -= 1
-        if month == 0:
-            year, month = year - 1, 12
-    return months[::-1]
+    return month_names.span(month_names.previous(last, count - 1), last)
 
 
 def committee_file(conn, month: str, planted: list[dict], path: Path, last: bool) -> int:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from .errors import MenguiError
-from .ruleset import Ruleset
+from .. import months as month_names
+from ..errors import MenguiError
+
+if TYPE_CHECKING:  # the list's computation gives a ladder its ruleset
+    from ..audit.ruleset import Ruleset
 
 
 class LadderError(MenguiError):
@@ -40,16 +43,10 @@ class Ladder:
     plugin: str | None = None
 
 
-def previous_month(month: str, back: int = 1) -> str:
-    year, mon = map(int, month.split("-"))
-    index = year * 12 + (mon - 1) - back
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
 class LadderContext:
     """The facts a ladder may use, all read from the database."""
 
-    def __init__(self, conn: sqlite3.Connection, month: str, ruleset: Ruleset, start: str | None,
+    def __init__(self, conn: sqlite3.Connection, month: str, ruleset: "Ruleset", start: str | None,
                  allow_unaudited: bool):
         self.conn = conn
         self.month = month
@@ -60,7 +57,7 @@ class LadderContext:
 
     def months_back(self, count: int) -> list[str]:
         """The ``count`` months ending with this one, oldest first."""
-        return [previous_month(self.month, back) for back in range(count - 1, -1, -1)]
+        return [month_names.previous(self.month, back) for back in range(count - 1, -1, -1)]
 
     def audited_months(self) -> set[str]:
         return {row[0] for row in self.conn.execute("SELECT DISTINCT month FROM audit_runs WHERE finished_at IS NOT NULL")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .errors import MenguiError
+from ..errors import MenguiError
 from .files import create_private
 from .schema import users_path
 

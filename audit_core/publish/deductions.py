@@ -1,6 +1,6 @@
 """The insurance office's deductions (医保扣款) per prescribing doctor.
 
-Hospital rule (DESIGN §2.5): the prescribing doctor bears a deduction in full. A
+Hospital rule (the Jinan policy, docs/usage.md "Deductions"): the prescribing doctor bears a deduction in full. A
 deduction is attributed through its prescription (``prescriptions.doctor_code``)
 to the doctor, whose name and department come from the roster (``doctors``). The
 view ``deduction_attribution`` (schema migration 8) does the join; everything here
@@ -18,8 +18,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from .ruleset import format_yuan
-from .runner import month_bounds
+from ..money import format_yuan
+from .. import months
 
 NOT_IN_ROSTER = "（名册中无此医师）"
 UNATTRIBUTED = "（未归属：处方不在数据库中）"
@@ -93,7 +93,7 @@ def yuan(fen: int) -> str:
 def summarise(conn: sqlite3.Connection, month: str | None = None) -> DeductionSummary:
     """Deductions per doctor (largest total first), plus the unattributed ones, for ``month`` or all months."""
     if month:
-        month_bounds(month)
+        months.check(month)
     params = {"m": month}
     doctors = [
         DoctorDeductions(r["doctor_code"], r["doctor_name"], r["department"], r["n"], r["total"], r["rxs"],

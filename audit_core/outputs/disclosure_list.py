@@ -1,6 +1,6 @@
 """Write a month's disclosure (公示) list as CSV, XLSX, Markdown or HTML.
 
-* CSV is the machine-readable contract (DESIGN §4): plain UTF-8 without BOM,
+* CSV is the machine-readable contract (docs/usage.md "Outputs"): plain UTF-8 without BOM,
   ``CSV_COLUMNS`` first and in that order, then a few readable extras.
 * XLSX is the notice a 医保办 prints and posts: A4 landscape, one page wide,
   the table header repeated on every page, plus a second sheet explaining the
@@ -30,9 +30,10 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import IO, Any
 
-from .files import create_private, open_private
-from .formulas import literal_cell, neutralise
-from .disclosure import ACTION_LABELS, ACTIONS, CSV_COLUMNS, LEVEL_LABELS, Disclosure, DisclosureRow
+from ..db.files import create_private, open_private
+from ..formulas import literal_cell, neutralise
+from ..labels import ACTION_LABELS, ACTIONS, LEVEL_LABELS
+from ..publish.disclosure import CSV_COLUMNS, Disclosure, DisclosureRow
 
 __all__ = [
     "CSV_EXTRA_COLUMNS",

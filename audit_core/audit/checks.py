@@ -1,35 +1,23 @@
 """What a check is, and the context it runs in.
 
-A check computes its flags for one month as set-based SQL. The runner prepares
-TEMP tables it can read (documented in ``docs/plugins.md``):
-
-``audit_rx``
-    one row per prescription dated in the month: ``rx_id, rx_date, rx_time,
-    patient_id, doctor_code, department, insurance_type, disease_codes,
-    amount_fen`` (item sum, else the header total), ``exempt`` (0/1, billed
-    under an exempt disease), ``disease_count`` (certified diseases and
-    complications valid that day), ``certified`` (0/1).
-``audit_items`` (call ``ctx.ensure_items(min_diseases)`` first)
-    the items of every prescription whose supply window can reach into the
-    month: ``rx_id, line_no, rx_order`` (text ordering prescriptions by date, time, id),
-    ``seq`` (the same order as an integer),
-    ``patient_id, doctor_code, rx_date, in_month, drug_code, code10, drug_name,
-    generic, atc, effect_group, effect_title, comparable, start_day, end_day`` (julian day
-    numbers, inclusive), ``disease_count``, ``days_supply`` (NULL when not recorded). A view over the narrow, clustered ``item_spans``
-    (see docs/plugins.md), which pair-finding queries should read.
-
-A check adds flags with ``ctx.add_flags(sql, params)``, where ``sql`` selects ``rx_id, detail`` and
-optionally ``amount_fen, limit_fen, related_rx_id``, ``measure`` (a number the ruleset's ``levels``
-thresholds grade into warning levels) and ``evidence`` (JSON).
+A check computes its flags for one month as set-based SQL on the working tables the runner
+prepares (``temp.audit_rx``, ``temp.audit_items`` and the others — the one description of them is
+docs/plugins.md, "Tables prepared for checks") and adds them with :meth:`AuditContext.add_flags`.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
-from .ruleset import Ruleset, yuan_to_fen
+from ..errors import MenguiError
+from ..money import format_yuan, yuan_sql, yuan_to_fen
+
+if TYPE_CHECKING:  # the runner gives a check its ruleset; checks never load one
+    from .ruleset import Ruleset
+
+__all__ = ["FLAG_COLUMNS", "AuditContext", "Check", "yuan_sql"]
 
 
 #: the columns a check's ``add_flags`` query may select (``rx_id`` and ``detail`` are required)
@@ -38,6 +26,10 @@ FLAG_COLUMNS = ("rx_id", "detail", "amount_fen", "limit_fen", "related_rx_id", "
 
 @dataclass
 class Check:
+    """One audit check. ``description`` may name the ruleset's parameters of the check in braces —
+    ``"…超过 {single_cap} 元…"`` — so what people read states the active ruleset's numbers
+    (:meth:`describe`); money parameters (``*_cap``, ``*_yuan``) are shown as 元."""
+
     id: str
     title: str
     description: str
@@ -46,15 +38,38 @@ class Check:
     # True when run() calls ctx.ensure_items(): such checks share one lane, which builds
     # temp.audit_items once (see lanes.py); a check that does not say so still works
     uses_items: bool = False
+    # the check's colour in charts (default: one derived from the id, see mengui_core.labels)
+    colour: str | None = None
+
+    def describe(self, params: Mapping | None = None) -> str:
+        """The description with the ruleset's parameters filled in (a missing one stays in braces)."""
+        values = _Shown(params or {})
+        try:
+            return self.description.format_map(values)
+        except (ValueError, IndexError):  # stray braces: the text as written
+            return self.description
 
 
-def yuan_sql(expr: str) -> str:
-    """SQL text formatting a non-negative integer 分 expression as 元 with two decimals (no floats)."""
-    return f"(({expr}) / 100) || '.' || substr('0' || (({expr}) % 100), -2)"
+class _Shown(dict):
+    """Parameters as people read them: money in 元, lists joined, unknown names left in braces."""
+
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if key.endswith(("_cap", "_yuan")):
+            try:
+                return format_yuan(yuan_to_fen(value))
+            except ValueError:
+                return value
+        if isinstance(value, (list, tuple)):
+            return "、".join(map(str, value))
+        return value
 
 
 class AuditContext:
-    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: Ruleset):
+    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: "Ruleset"):
         self.conn = conn
         self.month = month
         self.start = start
@@ -77,8 +92,6 @@ class AuditContext:
         """A money parameter of the current check, in 分."""
         value = self.param(key, default)
         if value is None:
-            from .errors import MenguiError
-
             raise MenguiError(f"规则集 {self.ruleset.name} 的 [checks.{self.check.id}] 缺少参数 {key}")
         return yuan_to_fen(value)
 
@@ -102,8 +115,6 @@ class AuditContext:
         columns = {d[0] for d in self.conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description}
         missing = {"rx_id", "detail"} - columns
         if missing:
-            from .errors import MenguiError
-
             raise MenguiError(f"规则 {self.check.id} 的查询缺少列 {'、'.join(sorted(missing))}（add_flags 至少需要 rx_id 和 detail）")
         selected = ", ".join(c if c in columns else "NULL" for c in FLAG_COLUMNS)
         cursor = self.conn.execute(

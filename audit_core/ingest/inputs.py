@@ -1,7 +1,7 @@
-"""The input kinds of DESIGN §3: their columns, types and header aliases.
+"""The input kinds (docs/usage.md, "Input files"): their columns, types and header aliases.
 
 Each kind loads into the table of the same name. A column's ``type`` says how
-its text is parsed (see :mod:`mengui_core.parsing`); money columns are stored
+its text is parsed (see :mod:`mengui_core.ingest.parsing`); money columns are stored
 as ``<name>_fen``.
 """
 

@@ -1,6 +1,6 @@
 """Write the deductions-per-doctor list (医保扣款) as CSV, XLSX, Markdown or a plain-text table.
 
-* CSV (the contract, DESIGN §4): UTF-8 without BOM, ``CSV_COLUMNS`` first and in that
+* CSV (the contract, docs/usage.md "Deductions"): UTF-8 without BOM, ``CSV_COLUMNS`` first and in that
   order, ``total_yuan`` with two decimals; unattributed deductions (prescription not in
   the database) are one more row with an empty ``doctor_code`` and a ``note``. No
   totals row: a program sums the column.
@@ -14,8 +14,8 @@ import csv
 import io
 from typing import IO, Any
 
-from .deductions import NOT_IN_ROSTER, UNATTRIBUTED, DeductionSummary, yuan
-from .disclosure_formats import (
+from ..publish.deductions import NOT_IN_ROSTER, UNATTRIBUTED, DeductionSummary, yuan
+from .disclosure_list import (
     _BODY_FONT,
     _HEADER_FILL,
     _TITLE_FONT,
@@ -29,7 +29,7 @@ from .disclosure_formats import (
     new_workbook,
     save_private,
 )
-from .formulas import neutralise
+from ..formulas import neutralise
 
 CSV_COLUMNS = ["doctor_code", "doctor_name", "count", "total_yuan"]
 CSV_EXTRA_COLUMNS = ["department", "prescriptions", "months", "note"]

@@ -2,7 +2,7 @@
 
 ``verdicts`` holds the current verdict per (rx_id, check_id); triggers keep every
 change in ``verdict_history`` and refuse deletion. An audit never touches them.
-Files of verdicts load through :mod:`mengui_core.loader` (kind ``verdicts``).
+Files of verdicts load through :mod:`mengui_core.ingest.loader` (kind ``verdicts``).
 """
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .errors import MenguiError
-from .inputs import VERDICT_VALUES
-from .schema import now, transaction
+from ..errors import MenguiError
+from ..labels import VERDICT_LABELS
+from ..ingest.inputs import VERDICT_VALUES
+from ..db.schema import now, transaction
 
-VERDICT_LABELS = {"unreasonable": "不合理", "reasonable": "合理"}
 
 
 @dataclass

@@ -27,9 +27,9 @@ from collections import deque
 from typing import Callable
 
 from .checks import FLAG_COLUMNS, AuditContext, Check
-from .errors import MenguiError
-from .files import Scratch
-from .schema import configure, database_file
+from ..errors import MenguiError
+from ..db.files import Scratch
+from ..db.schema import configure, database_file
 
 LANES_ENV = "MENGUI_AUDIT_LANES"
 NEW_FLAGS = ("check_id",) + FLAG_COLUMNS

@@ -1,6 +1,7 @@
-"""Compute, store and compare a month's disclosure list.
+"""The monthly disclosure (公示) list: compute it with the ruleset's ladder, store and compare it.
 
-Each computation that differs from the month's current list becomes a new,
+A ladder (a plugin, ``register_ladders``) turns the month's unreasonable prescriptions into
+each doctor's level and action. Each computation that differs from the month's current list becomes a new,
 append-only revision (``disclosure_history`` + ``disclosure_revisions``);
 ``disclosures`` holds the current list (public in Datasette: no names at level 1).
 A ``revoke`` records a revocation that lasts until the doctor is reinstated.
@@ -12,15 +13,63 @@ import json
 import sqlite3
 from dataclasses import dataclass, field
 
-from .disclosure import ACTIONS, LEVEL_LABELS, Disclosure, DisclosureRow
-from .errors import MenguiError
+from .. import months
+from ..audit.ruleset import Ruleset
+from ..db.schema import now, transaction
+from ..errors import MenguiError
+from ..labels import ACTIONS, LEVEL_LABELS, label
+from ..plugins import get_checks, get_ladders, load_ruleset
 from .ladder import Ladder, LadderContext, LadderError
-from .plugins import get_checks, get_ladders
-from .ruleset import Ruleset, load as load_ruleset
-from .runner import month_bounds
-from .schema import now, transaction
 
 DEFAULT_LADDER = "three_strikes"
+
+# The columns a CSV starts with, in this order (the design card's contract).
+CSV_COLUMNS = ["month", "doctor_code", "doctor_name", "level", "action", "unreasonable_count"]
+
+
+@dataclass
+class DisclosureRow:
+    """One doctor on one month's list. ``doctor_name`` and ``department`` are None at level 1."""
+
+    month: str
+    doctor_code: str
+    doctor_name: str | None
+    department: str | None
+    level: int
+    action: str
+    unreasonable_count: int
+    reasons: str = ""  # e.g. "超限额处方 2 张；重复用药 1 张"
+
+    @property
+    def level_label(self) -> str:
+        return label("level", self.level)
+
+    @property
+    def action_label(self) -> str:
+        return label("action", self.action)
+
+
+@dataclass
+class Disclosure:
+    """A month's list as published (one revision)."""
+
+    month: str
+    revision: int
+    rows: list[DisclosureRow]
+    pending: int = 0  # flags that need a committee verdict and have none
+    ladder_title: str = ""  # e.g. "三级公示"
+    policy: str = ""  # the policy sentence the list applies, in Chinese
+    ruleset_title: str = ""
+    created_at: str = ""
+    changes: list[str] = field(default_factory=list)  # what changed against the previous revision
+    # 不合理 verdicts under appeal (申诉中): counted until the 复审; internal, never printed on the list
+    appeals_pending: int = 0
+
+    @property
+    def title(self) -> str:
+        return f"{months.title(self.month)}门规不合理处方医师公示名单"
+
+
 
 
 @dataclass
@@ -63,7 +112,7 @@ def ladder_start(conn: sqlite3.Connection, declared: str | None, month: str) -> 
     after it. A declared start is remembered (``ladder_starts``; the latest also in ``settings``) and
     applies only to months from it on: an earlier month is computed as it was before."""
     if declared:
-        month_bounds(declared)
+        months.bounds(declared)
         with transaction(conn):
             conn.execute("INSERT INTO ladder_starts (month, declared_at) VALUES (?, ?) ON CONFLICT (month) DO NOTHING",
                          (declared, now()))
@@ -161,7 +210,7 @@ def current_rows(conn: sqlite3.Connection, month: str) -> list[DisclosureRow]:
 
 def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None = None, start: str | None = None,
                    allow_unaudited: bool = False, require_reviewed: bool = False) -> PublishResult:
-    month_bounds(month)
+    months.bounds(month)
     rs = ruleset_for_month(conn, month, ruleset)
     ladder = ladder_for(rs)
     pending, appeals_pending = pending_counts(conn, month)

@@ -20,6 +20,8 @@ import math
 import re
 from typing import Iterable, Mapping, Sequence
 
+from ..labels import CHECK_PALETTE, check_colour
+
 FONT_FAMILY = "'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC',sans-serif"
 TEXT = "#222222"
 MUTED = "#666666"
@@ -27,19 +29,6 @@ GRID = "#e3e3e3"
 AXIS = "#9a9a9a"
 MISSING_FILL = "#f2f2f2"
 MISSING_STROKE = "#8c8c8c"
-
-# Fixed colours for the built-in checks (and the Guangzhou example's monthly cap).
-CHECK_COLOURS: dict[str, str] = {
-    "amount_cap": "#D55E00",  # vermillion
-    "duplicate_drug": "#0072B2",  # blue
-    "same_effect_drug": "#009E73",  # bluish green
-    "uncertified": "#CC79A7",  # reddish purple
-    "monthly_cap": "#E69F00",  # orange
-}
-# For checks of other plugins, in order of first appearance. No greys (reserved for 未审核).
-FALLBACK_PALETTE: tuple[str, ...] = (
-    "#56B4E9", "#8C564B", "#6A51A3", "#B8860B", "#1B7837", "#E7298A", "#2B8CBE", "#A63603",
-)
 
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -49,23 +38,11 @@ def esc(value) -> str:
     return html.escape(_INVALID_XML.sub("", str(value)), quote=True)
 
 
-def check_colours(check_ids: Iterable[str]) -> dict[str, str]:
-    """One colour per check id: fixed ones for known checks, the fallback palette for the rest."""
-    ids = list(dict.fromkeys(check_ids))
-    colours = {cid: CHECK_COLOURS[cid] for cid in ids if cid in CHECK_COLOURS}
-    used = set(colours.values())
-    spare = [c for c in FALLBACK_PALETTE if c not in used]
-    index = 0
-    for cid in ids:
-        if cid in colours:
-            continue
-        if index < len(spare):
-            colours[cid] = spare[index]
-        else:  # more checks than colours: derive a stable hue from the id
-            hue = int(hashlib.sha1(cid.encode()).hexdigest()[:4], 16) % 360
-            colours[cid] = f"hsl({hue},55%,42%)"
-        index += 1
-    return colours
+def check_colours(check_ids: Iterable[str], overrides: Mapping[str, str | None] | None = None) -> dict[str, str]:
+    """One colour per check id: the plugin's own (``overrides``: check id → ``Check.colour``), else the
+    one :func:`mengui_core.labels.check_colour` derives from the id — the same in every chart."""
+    overrides = overrides or {}
+    return {cid: check_colour(cid, overrides.get(cid)) for cid in dict.fromkeys(check_ids)}
 
 
 def text_width(text: str, size: float) -> float:
@@ -123,7 +100,7 @@ def _chart_id(kind: str, *parts) -> str:
 def _series_colours(series: Mapping[str, Sequence], colors: Mapping[str, str] | None) -> dict[str, str]:
     colors = dict(colors or {})
     result = {}
-    spare = iter(c for c in FALLBACK_PALETTE + tuple(CHECK_COLOURS.values()) if c not in colors.values())
+    spare = iter(c for c in CHECK_PALETTE if c not in colors.values())
     for label in series:
         result[label] = colors.get(label) or next(spare, "#444444")
     return result

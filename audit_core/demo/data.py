@@ -1,7 +1,7 @@
 """Deterministic sample HIS/claims exports for a mid-size Jinan hospital.
 
 ``write_demo_inputs(out_dir, months)`` writes one folder per month with the
-five input files of DESIGN §3 (doctors, certifications, prescriptions,
+five input files of docs/usage.md ("Input files") (doctors, certifications, prescriptions,
 rx_items, claims), the way a hospital's HIS and the insurance settlement
 system would export them:
 
@@ -44,7 +44,6 @@ give byte-identical files.  Money is integer 分 throughout.
 
 from __future__ import annotations
 
-import calendar
 import csv
 import datetime as dt
 import io
@@ -54,8 +53,9 @@ import random
 import re
 from dataclasses import dataclass, field
 
-from .files import open_private
-from .ruleset import format_yuan
+from .. import months as month_names
+from ..db.files import open_private
+from ..money import format_yuan
 
 __all__ = ["write_demo_inputs", "build_demo_data", "DRUGS", "DISEASES", "EXEMPT_DISEASES"]
 
@@ -521,8 +521,7 @@ def _weighted(rng: random.Random, pairs):
 
 
 def _month_bounds(month: str) -> tuple[dt.date, dt.date]:
-    year, mon = (int(part) for part in month.split("-"))
-    return dt.date(year, mon, 1), dt.date(year, mon, calendar.monthrange(year, mon)[1])
+    return tuple(dt.date.fromisoformat(day) for day in month_names.bounds(month))
 
 
 def _is_workday(day: dt.date) -> bool:
@@ -553,14 +552,10 @@ def _clinic_time(rng: random.Random, day: dt.date) -> dt.datetime:
 def _validate_months(months: list[str]) -> list[str]:
     if not months:
         raise ValueError("months must not be empty")
-    parsed = []
     for month in months:
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-            raise ValueError(f"month {month!r} is not YYYY-MM")
-        parsed.append(tuple(int(p) for p in month.split("-")))
-    for (y1, m1), (y2, m2) in zip(parsed, parsed[1:]):
-        if y2 * 12 + m2 != y1 * 12 + m1 + 1:
-            raise ValueError("months must be consecutive, e.g. ['2026-08', '2026-09']")
+        month_names.parse(month)
+    if list(months) != month_names.span(months[0], months[-1]):
+        raise ValueError("months must be consecutive, e.g. ['2026-08', '2026-09']")
     return list(months)
 
 

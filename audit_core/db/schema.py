@@ -548,7 +548,7 @@ def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     The connection is in autocommit mode (``isolation_level=None``): callers open
     explicit transactions with :func:`transaction`.
     """
-    from .errors import MenguiError
+    from ..errors import MenguiError
     from .files import create_private, make_private, remove_stale_scratch, with_side_files
 
     path = Path(path)

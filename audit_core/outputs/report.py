@@ -18,8 +18,9 @@ from datetime import datetime
 from typing import Mapping
 
 from .charts import check_colours, esc, horizontal_bars, stacked_bars
-from .errors import MenguiError
-from .ruleset import format_yuan
+from ..errors import MenguiError
+from ..money import format_yuan
+from ..plugins import get_checks
 
 PENDING_LIST_LIMIT = 100
 TREND_MONTHS = 6
@@ -410,7 +411,7 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
         [c["id"] for c in run_checks] + sorted(per_check) + sorted({r["check_id"] for r in trend["by_check"]})
     ))
     titles = _unique_titles(check_ids, check_titles)
-    colours = check_colours(check_ids)
+    colours = check_colours(check_ids, {c.id: c.colour for c in get_checks().values()})
     label_colours = {titles[cid]: colours[cid] for cid in check_ids}
     needs_review = {c["id"]: bool(c.get("needs_review")) for c in run_checks if "needs_review" in c}
     monitoring = {c["id"] for c in run_checks if c.get("monitoring")}
@@ -659,7 +660,8 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
 
 def _appeals_section(parts: list[str], conn, month: str, titles: Mapping[str, str]) -> None:
     """9. Appeals on the month's flags: pending ones (申诉中) first, then the 复审 results."""
-    from .appeals import STATUS_LABELS as APPEAL_LABELS, list_appeals
+    from ..labels import APPEAL_LABELS
+    from ..review.appeals import list_appeals
 
     appeals = list_appeals(conn, month)
     pending = sum(1 for a in appeals if a["status"] == "pending")
@@ -690,8 +692,8 @@ def _appeals_section(parts: list[str], conn, month: str, titles: Mapping[str, st
 
 def _deductions_section(parts: list[str], conn, month: str) -> None:
     """10. The insurance office's deductions of the month, per prescribing doctor."""
-    from .deduction_formats import MONTH_RULE, RULE, table_rows, totals_row
-    from .deductions import summarise
+    from .deduction_list import MONTH_RULE, RULE, table_rows, totals_row
+    from ..publish.deductions import summarise
 
     summary = summarise(conn, month)
     parts.append(f'<section id="deductions"><h2>医保扣款（{_n(summary.count)} 笔）</h2>')

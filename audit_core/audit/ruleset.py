@@ -11,10 +11,11 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Mapping
 
-from .errors import MenguiError
+from ..errors import MenguiError
+from ..money import yuan_to_fen
 
 DEFAULT_RULESET = "jinan"
 DISEASE_CODE = re.compile(r"^M\d{5}$")
@@ -120,15 +121,12 @@ class Ruleset:
     description: str
     path: Path
     default_days_supply: int
-    insurance_types: list[str]
     exempt_diseases: list[str]
     checks: dict[str, CheckConfig]
     diseases: list[Disease]
     drug_classes: dict[str, dict]
     same_effect: SameEffect
     ladder: dict
-    raw: dict
-    extends: str | None = None
     appeal_days: int = DEFAULT_APPEAL_DAYS  # a doctor may appeal a 不合理 verdict within this many days
     levels: list[str] = field(default_factory=lambda: list(DEFAULT_LEVELS))
     refill_tolerance: RefillTolerance = field(default_factory=RefillTolerance)
@@ -138,29 +136,6 @@ class Ruleset:
 
     def drug_catalog(self) -> "DrugCatalog":
         return DrugCatalog(self.drug_classes)
-
-
-def yuan_to_fen(value) -> int:
-    """``"150.00"``, ``150`` or ``150.5`` 元 → 分, exactly; ValueError if not a whole number of 分."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as ex:
-        raise ValueError(value) from ex
-    fen = amount * 100
-    if fen != fen.to_integral_value() or fen < 0:
-        raise ValueError(value)
-    return int(fen)
-
-
-def format_yuan(fen: int | None, grouping: bool = True) -> str:
-    """分 → ``"1,234.50"``-style 元 text (no float); ``grouping=False``: ``"1234.50"`` (CSV files)."""
-    if fen is None:
-        return ""
-    sign = "-" if fen < 0 else ""
-    whole, cents = divmod(abs(int(fen)), 100)
-    return f"{sign}{whole:,}.{cents:02d}" if grouping else f"{sign}{whole}.{cents:02d}"
 
 
 # ---------------------------------------------------------------- drug names
@@ -265,9 +240,20 @@ def _line_of(text: str, key: str) -> int | None:
     return header_line
 
 
-def parse_file(path: Path, known_checks: set[str] | None = None) -> Ruleset:
-    """Read and validate one ruleset file; RulesetError lists every problem."""
-    path = Path(path)
+def resolve(name_or_path: str, installed: Mapping[str, Path]) -> Path:
+    """The file of a ruleset given by name (``jinan``: one of the ``installed``) or by path (a
+    ``.toml`` file, or any existing file). The one rule for ``--ruleset`` and ``extends`` alike."""
+    candidate = Path(str(name_or_path))
+    if candidate.suffix == ".toml" or candidate.exists():
+        return candidate
+    if name_or_path in installed:
+        return Path(installed[name_or_path])
+    names = "、".join(sorted(installed)) or "（无）"
+    raise MenguiError(f"找不到规则集「{name_or_path}」。已安装的规则集：{names}；也可以给出 .toml 文件路径")
+
+
+def _read(path: Path) -> tuple[str, dict]:
+    """A ruleset file's text and TOML data; a located Chinese error when it cannot be read."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as ex:
@@ -275,32 +261,44 @@ def parse_file(path: Path, known_checks: set[str] | None = None) -> Ruleset:
     except UnicodeDecodeError as ex:
         raise MenguiError(f"规则集 {path} 不是 UTF-8 编码") from ex
     try:
-        data = tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as ex:
         raise RulesetError(path, [f"TOML 语法错误：{ex}"]) from ex
+
+
+def parse_file(path: Path, known_checks: set[str] | None = None, installed: Mapping[str, Path] | None = None
+               ) -> Ruleset:
+    """Read and validate one ruleset file; RulesetError lists every problem. ``installed`` (name →
+    path) resolves an ``extends`` by name."""
+    path = Path(path)
+    text, data = _read(path)
     if "extends" in data:
-        data = _extend(data, path, text)
+        data = _extend(data, path, text, installed or {})
     return build(data, path, text, known_checks)
+
+
+def load(name_or_path: str | None, installed: Mapping[str, Path], known_checks: set[str] | None = None) -> Ruleset:
+    """A ruleset by name or by path (:func:`resolve`), parsed and validated."""
+    return parse_file(resolve(name_or_path or DEFAULT_RULESET, installed), known_checks, installed)
 
 
 # Never inherited: a city names every check it runs itself.
 NOT_INHERITED = {"checks", "name", "title", "version", "description", "extends"}
 
 
-def _extend(data: dict, path: Path, text: str, seen: tuple = ()) -> dict:
+def _extend(data: dict, path: Path, text: str, installed: Mapping[str, Path], seen: tuple = ()) -> dict:
     """Merge a ruleset over the one it ``extends``: tables key by key, everything else replaced."""
     base_name = data["extends"]
+    line = _line_of(text, "extends")
     if base_name in seen or base_name == data.get("name"):
-        raise RulesetError(path, [f"第 {_line_of(text, 'extends')} 行 extends：循环继承 {base_name}"])
-    paths = available()
-    candidate = Path(str(base_name))
-    base_path = candidate if candidate.suffix == ".toml" else paths.get(base_name)
-    if base_path is None:
-        raise RulesetError(path, [f"第 {_line_of(text, 'extends')} 行 extends：找不到规则集「{base_name}」"
-                                  f"（已安装：{'、'.join(sorted(paths)) or '无'}）"])
-    base = tomllib.loads(Path(base_path).read_text(encoding="utf-8"))
+        raise RulesetError(path, [f"第 {line} 行 extends：循环继承 {base_name}"])
+    try:
+        base_path = resolve(base_name, installed)
+    except MenguiError as ex:
+        raise RulesetError(path, [f"第 {line} 行 extends：{ex}"]) from ex
+    base_text, base = _read(base_path)
     if "extends" in base:
-        base = _extend(base, Path(base_path), "", seen + (data.get("name"),))
+        base = _extend(base, base_path, base_text, installed, seen + (data.get("name"),))
     merged = {k: v for k, v in base.items() if k not in NOT_INHERITED}
     for key, value in data.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "checks":
@@ -313,7 +311,7 @@ def _extend(data: dict, path: Path, text: str, seen: tuple = ()) -> dict:
 def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None = None) -> Ruleset:
     problems: list[str] = []
 
-    def problem(key: str, message: str, *_ignored: str):
+    def problem(key: str, message: str):
         line = _line_of(text, key)
         where = f"第 {line} 行 " if line else ""
         problems.append(f"{where}{key}：{message}")
@@ -331,16 +329,16 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
     for i, entry in enumerate(data.get("diseases", [])):
         code = entry.get("code")
         if not isinstance(code, str) or not DISEASE_CODE.match(code):
-            problem(f"diseases[{i}].code", f"病种编码应为 M + 5 位数字，实际为 {code!r}", f'code = "{code}"')
+            problem(f"diseases[{i}].code", f"病种编码应为 M + 5 位数字，实际为 {code!r}")
             continue
         if code in seen_codes:
-            problem(f"diseases[{i}].code", f"病种编码 {code} 重复", f'code = "{code}"')
+            problem(f"diseases[{i}].code", f"病种编码 {code} 重复")
         seen_codes.add(code)
         if not entry.get("name"):
-            problem(f"diseases[{i}].name", f"病种 {code} 缺少名称", f'code = "{code}"')
+            problem(f"diseases[{i}].name", f"病种 {code} 缺少名称")
         icd = entry.get("icd10", [])
         if not isinstance(icd, list) or not all(isinstance(x, str) for x in icd):
-            problem(f"diseases[{i}].icd10", "应为字符串列表", f'code = "{code}"')
+            problem(f"diseases[{i}].icd10", "应为字符串列表")
             icd = []
         diseases.append(Disease(code, entry.get("name", ""), icd, entry.get("complication_of")))
     for i, d in enumerate(diseases):
@@ -353,42 +351,42 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
         exempt = []
     for code in exempt:
         if diseases and code not in seen_codes:
-            problem("exempt_diseases", f"免于限额的病种 {code} 不在病种目录中", "exempt_diseases")
+            problem("exempt_diseases", f"免于限额的病种 {code} 不在病种目录中")
 
     drug_classes = data.get("drug_classes", {})
     seen_drugs: dict[str, str] = {}
     for atc, entry in drug_classes.items():
         if not ATC4.match(atc):
-            problem(f"drug_classes.{atc}", "ATC 四级分类应为 5 位，如 C10AA", f"drug_classes.{atc}")
+            problem(f"drug_classes.{atc}", "ATC 四级分类应为 5 位，如 C10AA")
         drugs = entry.get("drugs") if isinstance(entry, dict) else None
         if not isinstance(drugs, list) or not drugs:
-            problem(f"drug_classes.{atc}.drugs", "应为非空的药品通用名列表", f"drug_classes.{atc}")
+            problem(f"drug_classes.{atc}.drugs", "应为非空的药品通用名列表")
             continue
         for drug in drugs:
             if drug in seen_drugs:
-                problem(f"drug_classes.{atc}.drugs", f"通用名「{drug}」同时出现在 {seen_drugs[drug]} 和 {atc}", f"drug_classes.{atc}")
+                problem(f"drug_classes.{atc}.drugs", f"通用名「{drug}」同时出现在 {seen_drugs[drug]} 和 {atc}")
             seen_drugs[drug] = atc
 
     se = data.get("same_effect", {})
     same_effect = SameEffect(compare_tcm=bool(se.get("compare_tcm", False)))
     for atc in se.get("not_comparable", []):
         if atc not in drug_classes:
-            problem("same_effect.not_comparable", f"分类 {atc} 不在 drug_classes 中", "not_comparable")
+            problem("same_effect.not_comparable", f"分类 {atc} 不在 drug_classes 中")
         same_effect.not_comparable.add(atc)
     for i, group in enumerate(se.get("groups", [])):
         name = group.get("name") or f"group{i}"
         for atc in group.get("classes", []):
             if atc not in drug_classes:
-                problem(f"same_effect.groups[{i}]", f"分类 {atc} 不在 drug_classes 中", f'name = "{name}"')
+                problem(f"same_effect.groups[{i}]", f"分类 {atc} 不在 drug_classes 中")
             same_effect.groups[atc] = name
     for i, entry in enumerate(se.get("allowed", [])):
         drugs = entry.get("drugs", [])
         if len(drugs) != 2:
-            problem(f"same_effect.allowed[{i}]", "drugs 应为两个通用名", "same_effect.allowed")
+            problem(f"same_effect.allowed[{i}]", "drugs 应为两个通用名")
             continue
         for drug in drugs:
             if drug not in seen_drugs:
-                problem(f"same_effect.allowed[{i}]", f"通用名「{drug}」不在药品目录中", "same_effect.allowed")
+                problem(f"same_effect.allowed[{i}]", f"通用名「{drug}」不在药品目录中")
         same_effect.allowed.append((drugs[0], drugs[1], entry.get("reason", "")))
 
     level_names = _level_names(data.get("levels", {}), problem)
@@ -403,29 +401,28 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
             continue
         monitoring = section.get("monitoring", False)
         if not isinstance(monitoring, bool):
-            problem(f"checks.{check_id}.monitoring", "应为 true 或 false", f"checks.{check_id}")
+            problem(f"checks.{check_id}.monitoring", "应为 true 或 false")
             monitoring = False
         review = section.get("needs_review", False if monitoring else None)
         if not isinstance(review, bool):
-            problem(f"checks.{check_id}.needs_review", "必填，应为 true 或 false", f"checks.{check_id}")
+            problem(f"checks.{check_id}.needs_review", "必填，应为 true 或 false")
             review = True
         elif monitoring and review:
             problem(f"checks.{check_id}.needs_review", "监测规则（monitoring = true）的标记从不计入公示，"
-                    "不能同时要求委员会审核（needs_review 应为 false 或省略）", f"checks.{check_id}")
+                    "不能同时要求委员会审核（needs_review 应为 false 或省略）")
         thresholds, level = _check_levels(check_id, section, level_names, problem)
         counts_from = _counts_from(check_id, section, level_names, review, monitoring, problem)
         if known_checks is not None and check_id not in known_checks:
-            problem(f"checks.{check_id}", f"没有已安装的插件提供规则 {check_id}（已注册：{'、'.join(sorted(known_checks))}）",
-                    f"checks.{check_id}")
+            problem(f"checks.{check_id}", f"没有已安装的插件提供规则 {check_id}（已注册：{'、'.join(sorted(known_checks))}）")
         params = {k: v for k, v in section.items() if k not in CORE_CHECK_KEYS}
         for key, value in params.items():
             if key.endswith("_cap") or key.endswith("_yuan"):
                 try:
                     yuan_to_fen(value)
                 except ValueError:
-                    problem(f"checks.{check_id}.{key}", f"金额应为元，最多两位小数，如 \"150.00\"，实际为 {value!r}", f"checks.{check_id}")
+                    problem(f"checks.{check_id}.{key}", f"金额应为元，最多两位小数，如 \"150.00\"，实际为 {value!r}")
             elif key.startswith(("min_", "max_")) and (not _is_number(value) or value < 0):
-                problem(f"checks.{check_id}.{key}", f"应为不小于 0 的数，实际为 {value!r}", f"checks.{check_id}")
+                problem(f"checks.{check_id}.{key}", f"应为不小于 0 的数，实际为 {value!r}")
         _check_disease_table(check_id, params.get("diseases"), seen_codes, problem)
         checks[check_id] = CheckConfig(review and not monitoring, params, monitoring, thresholds, level, counts_from)
 
@@ -438,10 +435,10 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
     else:
         unknown = sorted(set(appeals) - {"days"})
         if unknown:
-            problem("appeals", f"不认识的设置 {'、'.join(unknown)}（只有 days：申诉期限天数）", "[appeals]")
+            problem("appeals", f"不认识的设置 {'、'.join(unknown)}（只有 days：申诉期限天数）")
         value = appeals.get("days", DEFAULT_APPEAL_DAYS)
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_APPEAL_DAYS:
-            problem("appeals.days", f"申诉期限应为 1 到 {MAX_APPEAL_DAYS} 之间的整数天数，实际为 {value!r}", "[appeals]")
+            problem("appeals.days", f"申诉期限应为 1 到 {MAX_APPEAL_DAYS} 之间的整数天数，实际为 {value!r}")
         else:
             appeal_days = value
 
@@ -450,9 +447,9 @@ def build(data: dict, path: Path, text: str = "", known_checks: set[str] | None 
     return Ruleset(
         name=data["name"], title=data.get("title", data["name"]), version=data["version"],
         description=data.get("description", ""), path=Path(path), default_days_supply=days,
-        insurance_types=list(data.get("insurance_types", [])), exempt_diseases=list(exempt),
+        exempt_diseases=list(exempt),
         checks=checks, diseases=diseases, drug_classes=drug_classes, same_effect=same_effect,
-        ladder=dict(data.get("ladder", {})), raw=data, extends=data.get("extends"), appeal_days=appeal_days,
+        ladder=dict(data.get("ladder", {})), appeal_days=appeal_days,
         levels=level_names, refill_tolerance=refill,
     )
 
@@ -469,8 +466,7 @@ def _level_names(table, problem) -> list[str]:
     names = table.get("names", DEFAULT_LEVELS)
     if (not isinstance(names, list) or not names or not all(isinstance(n, str) and n.strip() for n in names)
             or len(set(names)) != len(names)):
-        problem("levels.names", f"应为不重复、非空的级别名称列表（由轻到重），如 [\"提示\", \"预警\", \"违规\"]，实际为 {names!r}",
-                "levels")
+        problem("levels.names", f"应为不重复、非空的级别名称列表（由轻到重），如 [\"提示\", \"预警\", \"违规\"]，实际为 {names!r}")
         return list(DEFAULT_LEVELS)
     return list(names)
 
@@ -480,17 +476,17 @@ def _check_levels(check_id, section, names, problem) -> tuple[list[float] | None
     key = f"checks.{check_id}"
     level = section.get("level")
     if level is not None and level not in names:
-        problem(f"{key}.level", f"应为级别名称之一（{'、'.join(names)}），实际为 {level!r}", key)
+        problem(f"{key}.level", f"应为级别名称之一（{'、'.join(names)}），实际为 {level!r}")
         level = None
     thresholds = section.get("levels")
     if thresholds is None:
         return None, level
     expected = f"应为 {len(names)} 个递增的数值，依次为「{'」「'.join(names)}」的起点（含本数），如 [1, 10, 50]"
     if not isinstance(thresholds, list) or len(thresholds) != len(names) or not all(map(_is_number, thresholds)):
-        problem(f"{key}.levels", f"{expected}，实际为 {thresholds!r}", key)
+        problem(f"{key}.levels", f"{expected}，实际为 {thresholds!r}")
         return None, level
     if any(b <= a for a, b in zip(thresholds, thresholds[1:])):
-        problem(f"{key}.levels", f"{expected}：后一个必须大于前一个，实际为 {thresholds!r}", key)
+        problem(f"{key}.levels", f"{expected}：后一个必须大于前一个，实际为 {thresholds!r}")
         return None, level
     return [float(t) for t in thresholds], level
 
@@ -563,30 +559,10 @@ def _check_disease_table(check_id, table, catalog_codes, problem) -> None:
         return
     key = f"checks.{check_id}.diseases"
     if not isinstance(table, dict):
-        problem(key, "应为表：病种编码 = 数值", key)
+        problem(key, "应为表：病种编码 = 数值")
         return
     for code, value in table.items():
         if catalog_codes and code not in catalog_codes:
             problem(f"{key}.{code}", f"病种 {code} 不在病种目录中")
         if not _is_number(value) or value <= 0:
             problem(f"{key}.{code}", f"病种 {code} 的值应为正数，实际为 {value!r}")
-
-
-def available() -> dict[str, Path]:
-    """Rulesets shipped by plugins, by name."""
-    from .plugins import get_ruleset_paths
-
-    return get_ruleset_paths()
-
-
-def load(name_or_path: str | None = None, known_checks: set[str] | None = None) -> Ruleset:
-    """A ruleset by name (``jinan``) or by TOML file path."""
-    name_or_path = name_or_path or DEFAULT_RULESET
-    candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" or candidate.exists():
-        return parse_file(candidate, known_checks)
-    paths = available()
-    if name_or_path not in paths:
-        names = "、".join(sorted(paths)) or "（无）"
-        raise MenguiError(f"找不到规则集「{name_or_path}」。已安装的规则集：{names}；也可以给出 .toml 文件路径")
-    return parse_file(paths[name_or_path], known_checks)

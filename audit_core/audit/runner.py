@@ -5,30 +5,20 @@ Verdicts are never touched. Each run is recorded in ``audit_runs``.
 
 from __future__ import annotations
 
-import calendar
 import json
-import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
 
+from .. import months
 from .checks import AuditContext, Check
-from .errors import MenguiError
+from ..errors import MenguiError
 from .lanes import Lanes, create_new_flags, lane_count
-from .plugins import get_checks, plugin_info
-from .ruleset import Ruleset, load as load_ruleset
-from .schema import now, transaction
+from ..plugins import get_checks, load_ruleset, plugin_info
+from .ruleset import Ruleset
+from ..db.schema import now, transaction
 
 MAX_LOOKBACK_DAYS = 366
-
-
-def month_bounds(month: str) -> tuple[str, str]:
-    match = re.fullmatch(r"(\d{4})-(\d{2})", month or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise MenguiError(f"月份格式应为 YYYY-MM（如 2026-10），实际为「{month}」")
-    year, mon = int(match.group(1)), int(match.group(2))
-    last = calendar.monthrange(year, mon)[1]
-    return f"{month}-01", f"{month}-{last:02d}"
 
 
 @dataclass
@@ -413,7 +403,7 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
 
     ``lanes``: how many connections run checks at once (default :func:`lanes.lane_count`: two on a
     machine with two or more cores; 1 runs everything on ``conn``)."""
-    start, end = month_bounds(month)
+    start, end = months.bounds(month)
     ruleset = load_ruleset(ruleset_name, known_checks=set(get_checks()))
     checks = active_checks(ruleset)
     ctx = AuditContext(conn, month, start, end, ruleset)

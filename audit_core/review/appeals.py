@@ -25,12 +25,11 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from .errors import MenguiError
-from .publish import ruleset_for_month
-from .schema import now, transaction
-from .verdicts import VERDICT_LABELS, check_note, normalise_verdict, require_flag
-
-STATUS_LABELS = {"pending": "申诉中（待复审）", "upheld": "复审维持不合理", "overturned": "复审改判合理"}
+from ..errors import MenguiError
+from ..publish.disclosure import ruleset_for_month
+from ..db.schema import now, transaction
+from ..labels import APPEAL_LABELS, VERDICT_LABELS
+from .verdicts import check_note, normalise_verdict, require_flag
 
 
 @dataclass
@@ -53,7 +52,7 @@ class Appeal:
 
     @property
     def status_label(self) -> str:
-        return STATUS_LABELS.get(self.status, self.status)
+        return APPEAL_LABELS.get(self.status, self.status)
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""Storage: the database schema (numbered migrations), owner-only files, backups."""

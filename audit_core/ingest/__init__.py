@@ -1,0 +1,1 @@
+"""Files in → tables: the input kinds and their columns, cell parsing, the all-or-nothing loader."""

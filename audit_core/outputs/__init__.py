@@ -1,0 +1,1 @@
+"""Lists and reports for people: the monthly report, list and deduction files, charts, workbooks."""

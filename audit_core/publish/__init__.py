@@ -1,0 +1,1 @@
+"""Decisions → lists: the disclosure ladder, the monthly list and its revisions, deductions per doctor."""

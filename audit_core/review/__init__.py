@@ -1,0 +1,1 @@
+"""Flags → decisions: the committee's verdicts, doctors' appeals and the second review."""

@@ -1,0 +1,34 @@
+"""What every page of the mengui site shares: which database is mengui's, who is a reviewer."""
+
+from __future__ import annotations
+
+from datasette.utils.asgi import Forbidden, Response
+
+REVIEW_ROLES = ("committee", "admin")
+
+
+def is_reviewer(actor) -> bool:
+    return bool(actor) and actor.get("role") in REVIEW_ROLES
+
+
+async def is_mengui(db) -> bool:
+    """Whether a Datasette database is a mengui database (it holds flags and disclosures)."""
+    return await db.table_exists("flags") and await db.table_exists("disclosures")
+
+
+async def mengui_database(datasette):
+    for name, db in datasette.databases.items():
+        if name.startswith("_"):
+            continue
+        if await is_mengui(db):
+            return db
+    raise Forbidden("没有门规审核数据库")
+
+
+def forbidden(datasette, request):
+    """Where a page for reviewers sends anyone else: the login page."""
+    return Response.redirect(datasette.urls.path("/-/login"))
+
+
+async def rows(db, sql, params=()):
+    return [dict(r) for r in (await db.execute(sql, params)).rows]
