@@ -62,8 +62,8 @@ def register_checks(register):
             id=CHECK_ID,
             title="超限额处方",
             colour="#D55E00",
-            description="同一参保人同日同医师的门规处方药品金额合计超过每次限额（单病种 150 元、多病种或合并并发症 300 元），"
-            "肾移植抗排异、恶性肿瘤化疗除外；分解处方合并计算。",
+            description="同一参保人同日同医师的门规处方药品金额合计超过每次限额（单病种 {single_cap} 元、多病种或合并并发症 "
+            "{multi_cap} 元），{exempt_diseases}的处方不限额、不计入合计；分解处方合并计算。",
             run=run,
         )
     )

@@ -26,8 +26,9 @@ def register_checks(register):
             id=CHECK_ID,
             title="重复用药",
             colour="#0072B2",
-            description="患有两种及以上门规病种的参保人，上次开具的同一药品（按医保药品代码前 10 位或通用名判断）尚余天数"
-                        "超过续方容差时再次开具；衡量值为超出容差的天数。按时续方（尚余天数在容差以内）不标记。",
+            description="患有 {min_diseases} 种及以上门规病种的参保人，上次开具的同一药品（按医保药品代码前 10 位或通用名判断）"
+                        "尚余天数超过续方容差（最多提前 {refill_days} 天，且不超过上次用药天数的 {refill_percent}%）时再次开具；"
+                        "衡量值为超出容差的天数。按时续方不标记。",
             run=run,
             uses_items=True,
         )

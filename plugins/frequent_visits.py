@@ -55,8 +55,8 @@ def register_checks(register):
             id=CHECK_ID,
             title="频繁就诊",
             colour="#6A51A3",
-            description="参保人本月门规就诊次数（同一患者、同一医师、同一天为一次，跨医师合计）超过每月上限，"
-            "标记超出上限之后每次就诊的处方。",
+            description="参保人本月门规就诊次数（同一患者、同一医师、同一天为一次，跨医师合计）超过每月 {max_visits} 次，"
+            "标记超出之后每次就诊的处方。",
             run=run,
         )
     )

@@ -60,7 +60,8 @@ def register_checks(register):
             id=CHECK_ID,
             title="超长用药天数",
             colour="#56B4E9",
-            description="处方中单个药品的用药天数超过所登记门规病种允许的每次最长天数（多个病种取最长者）。",
+            description="处方中单个药品的用药天数超过所登记门规病种允许的每次最长天数（一般 {max_days} 天，部分病种另有规定；"
+                        "多个病种取最长者）。",
             run=run,
         )
     )

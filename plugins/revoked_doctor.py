@@ -50,7 +50,7 @@ def register_checks(register):
             id=CHECK_ID,
             title="无定岗资格医师处方",
             colour="#8C564B",
-            description="医保定岗医师资格已被取消（连续三个月公示后，恢复之前）或医师名册标记无定岗资格的医师开具的门规处方。",
+            description="医保定岗医师资格已被公示名单取消（恢复之前）或医师名册标记无定岗资格的医师开具的门规处方。",
             run=run,
         )
     )

@@ -34,8 +34,9 @@ def register_checks(register):
             id=CHECK_ID,
             title="相同疗效药品",
             colour="#009E73",
-            description="患有两种及以上门规病种的参保人，上次开具的药品尚余天数超过续方容差时，又被开具同一治疗类别"
-                        "（ATC 四级或规则集合并的类别）的不同药品；衡量值为超出容差的天数。",
+            description="患有 {min_diseases} 种及以上门规病种的参保人，上次开具的药品尚余天数超过续方容差（最多提前 "
+                        "{refill_days} 天，且不超过上次用药天数的 {refill_percent}%）时，又被开具同一治疗类别（ATC 四级或规则集"
+                        "合并的类别）的不同药品；衡量值为超出容差的天数。",
             run=run,
             uses_items=True,
         )

@@ -10,11 +10,12 @@ streak; a never-audited month refuses (unless declared); a reinstatement restart
 from mengui_core import Ladder, LadderEntry, hookimpl
 
 NAME = "three_strikes"
+DEFAULTS = {"months_to_name": 2, "months_to_revoke": 3}
 
 
 def compute(ctx):
-    to_name = int(ctx.settings.get("months_to_name", 2))
-    to_revoke = int(ctx.settings.get("months_to_revoke", 3))
+    to_name = int(ctx.settings.get("months_to_name", DEFAULTS["months_to_name"]))
+    to_revoke = int(ctx.settings.get("months_to_revoke", DEFAULTS["months_to_revoke"]))
     window = ctx.months_back(to_revoke)
     counted = ctx.require_audited(window)
     strikes = ctx.strikes(counted)
@@ -44,9 +45,12 @@ def register_ladders(register):
         Ladder(
             name=NAME,
             title="三级公示",
-            description="首次公示医师代码；连续两个月公示医师姓名；连续三个月取消医保定岗医师资格。",
+            description="首次公示医师代码；连续两个月公示医师姓名；连续三个月取消医保定岗医师资格（月数可由规则集 [ladder] 设定）。",
             policy="依据医院医保管理考核办法（门规考核）：每月对开具不合理门规处方的医师进行公示，"
-            "首次公示医师代码，连续两个月公示医师姓名，连续三个月取消其医保定岗医师资格。",
+            "首次公示医师代码，连续{months_to_name:cn}个月公示医师姓名，连续{months_to_revoke:cn}个月取消其医保定岗医师资格。",
+            rules=["一级：首次，公示医师代码", "二级：连续{months_to_name:cn}个月，公示医师姓名",
+                   "三级：连续{months_to_revoke:cn}个月，取消医保定岗医师资格"],
+            defaults=DEFAULTS,
             compute=compute,
         )
     )

@@ -17,7 +17,7 @@ from ..money import format_yuan, yuan_sql, yuan_to_fen
 if TYPE_CHECKING:  # the runner gives a check its ruleset; checks never load one
     from .ruleset import Ruleset
 
-__all__ = ["FLAG_COLUMNS", "AuditContext", "Check", "yuan_sql"]
+__all__ = ["FLAG_COLUMNS", "AuditContext", "Check", "describe", "yuan_sql"]
 
 
 #: the columns a check's ``add_flags`` query may select (``rx_id`` and ``detail`` are required)
@@ -41,13 +41,24 @@ class Check:
     # the check's colour in charts (default: one derived from the id, see mengui_core.labels)
     colour: str | None = None
 
-    def describe(self, params: Mapping | None = None) -> str:
-        """The description with the ruleset's parameters filled in (a missing one stays in braces)."""
-        values = _Shown(params or {})
+    def describe(self, params: Mapping | None = None, context: Mapping | None = None) -> str:
+        """The description with the ruleset's parameters filled in (a missing one stays in braces).
+        ``context`` adds what the ruleset says outside the check's section (the runner passes
+        ``exempt_diseases``, ``refill_days`` and ``refill_percent``)."""
+        values = _Shown({**(context or {}), **(params or {})})
         try:
             return self.description.format_map(values)
         except (ValueError, IndexError):  # stray braces: the text as written
             return self.description
+
+
+def describe(check: Check, ruleset: "Ruleset") -> str:
+    """What ``check`` flags under ``ruleset``, in the ruleset's own numbers."""
+    refill = ruleset.refill_tolerance.default
+    exempt = "、".join(ruleset.disease_name(code) or code for code in ruleset.exempt_diseases) or "免于限额病种"
+    config = ruleset.checks.get(check.id)
+    return check.describe(config.params if config else {},
+                          {"exempt_diseases": exempt, "refill_days": refill.days, "refill_percent": f"{refill.percent:g}"})
 
 
 class _Shown(dict):

@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from .. import months
-from .checks import AuditContext, Check
+from .checks import AuditContext, Check, describe
 from ..errors import MenguiError
 from .lanes import Lanes, create_new_flags, lane_count
 from ..plugins import get_checks, load_ruleset, plugin_info
@@ -480,7 +480,7 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
             "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (check_id) DO UPDATE SET title = excluded.title, description = excluded.description, "
             "needs_review = excluded.needs_review, plugin = excluded.plugin, monitoring = excluded.monitoring",
-            [(c.id, c.title, c.description, int(ruleset.checks[c.id].needs_review), c.plugin,
+            [(c.id, c.title, describe(c, ruleset), int(ruleset.checks[c.id].needs_review), c.plugin,
               int(ruleset.checks[c.id].monitoring)) for c in checks],
         )
         conn.execute("DELETE FROM flags WHERE month = ?", (month,))

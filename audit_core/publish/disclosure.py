@@ -64,6 +64,7 @@ class Disclosure:
     changes: list[str] = field(default_factory=list)  # what changed against the previous revision
     # 不合理 verdicts under appeal (申诉中): counted until the 复审; internal, never printed on the list
     appeals_pending: int = 0
+    rules: list[str] = field(default_factory=list)  # the ladder's own explanation, one line per level
 
     @property
     def title(self) -> str:
@@ -213,6 +214,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
     months.bounds(month)
     rs = ruleset_for_month(conn, month, ruleset)
     ladder = ladder_for(rs)
+    policy, rules = ladder.explain(rs.ladder)
     pending, appeals_pending = pending_counts(conn, month)
     if require_reviewed and pending:
         raise MenguiError(f"{month} 还有 {pending} 条标记待药事委员会审核（--require-reviewed 要求全部审核完毕）")
@@ -229,8 +231,8 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
     if last is not None and [_key(r) for r in old] == [_key(r) for r in rows]:
         info = conn.execute("SELECT created_at, changes FROM disclosure_revisions WHERE month = ? AND revision = ?",
                             (month, last)).fetchone()
-        disclosure = Disclosure(month, last, old, pending, ladder.title, ladder.policy, rs.title, info["created_at"],
-                                json.loads(info["changes"] or "[]"), appeals_pending)
+        disclosure = Disclosure(month, last, old, pending, ladder.title, policy, rs.title, info["created_at"],
+                                json.loads(info["changes"] or "[]"), appeals_pending, rules)
         with transaction(conn):
             _mark_computed(conn, month, False, now())
         return PublishResult(disclosure, False, ladder, stale_months(conn))
@@ -253,8 +255,8 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
             "unreasonable_count, reasons) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
         _record_revocations(conn, month, rows, revision, created)
         _mark_computed(conn, month, True, created)
-    disclosure = Disclosure(month, revision, rows, pending, ladder.title, ladder.policy, rs.title, created, changes,
-                            appeals_pending)
+    disclosure = Disclosure(month, revision, rows, pending, ladder.title, policy, rs.title, created, changes,
+                            appeals_pending, rules)
     return PublishResult(disclosure, True, ladder, stale_months(conn))
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from .. import months as month_names
 from ..errors import MenguiError
@@ -35,12 +35,43 @@ class LadderEntry:
 
 @dataclass
 class Ladder:
+    """A disclosure ladder. It speaks for itself on the lists: ``policy`` is the sentence printed on
+    them and ``rules`` one line per level; both may name the ruleset's ``[ladder]`` settings in
+    braces (``"连续 {months_to_name} 个月"``), so a city's own numbers are what people read."""
+
     name: str
     title: str
     description: str
-    policy: str  # the sentence printed on the list, in Chinese
+    policy: str
     compute: Callable[["LadderContext"], list[LadderEntry]]
     plugin: str | None = None
+    rules: list[str] = field(default_factory=list)
+    defaults: dict = field(default_factory=dict)  # settings the ruleset may leave out
+
+    def explain(self, settings: Mapping | None = None) -> tuple[str, list[str]]:
+        """The policy sentence and the rule lines with the ruleset's ``[ladder]`` settings filled in;
+        ``{name:cn}`` writes a whole number in Chinese (``{months_to_name:cn}`` → 两)."""
+        values = _Settings({**self.defaults, **(settings or {})})
+        return self.policy.format_map(values), [rule.format_map(values) for rule in self.rules]
+
+
+CHINESE_NUMBERS = "零一两三四五六七八九十"
+
+
+class _Count(int):
+    def __format__(self, spec: str) -> str:
+        if spec == "cn":
+            return CHINESE_NUMBERS[self] if 0 <= self <= 10 else str(int(self))
+        return format(int(self), spec)
+
+
+class _Settings(dict):
+    def __missing__(self, key):
+        return "{" + key + "}"
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        return _Count(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
 class LadderContext:
