@@ -44,7 +44,7 @@ def run(ctx):
                || {yuan_sql('v.limit_fen')} || ' 元，超出 ' || {yuan_sql('v.visit_fen - v.limit_fen')} || ' 元'
                || CASE WHEN v.rx_count > 1 THEN '；本处方 ' || {yuan_sql('r.amount_fen')} || ' 元' ELSE '' END
                AS detail,
-               v.visit_fen AS amount_fen, v.limit_fen, NULL AS related_rx_id,
+               v.visit_fen AS amount_fen, v.limit_fen,
                100.0 * (v.visit_fen - v.limit_fen) / v.limit_fen AS measure
         FROM visits v
         JOIN temp.audit_rx r

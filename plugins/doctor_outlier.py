@@ -135,7 +135,7 @@ def run(ctx):
                || printf('%.2f', f.score) || '，达到标记界值 ' || :min_score
                || CASE WHEN f.kind = 'avg' THEN '（附于该医师本月金额最高的处方）'
                        ELSE '（附于该医师本月该药金额最高的处方）' END AS detail,
-               CAST(round(f.value) AS INTEGER) AS amount_fen, NULL AS limit_fen, NULL AS related_rx_id,
+               CAST(round(f.value) AS INTEGER) AS amount_fen,
                f.score AS measure
         FROM findings f
         JOIN largest l ON l.kind = f.kind AND l.item = f.item AND l.doctor_code = f.doctor_code AND l.k = 1

@@ -37,7 +37,6 @@ def run(ctx):
         SELECT r.rx_id,
                '本月第 ' || n.n || ' 次门规就诊（共 ' || n.total || ' 次，超过每月 ' || :max_visits || ' 次）；'
                || '本月就诊医师：' || s.doctors AS detail,
-               NULL AS amount_fen, NULL AS limit_fen, NULL AS related_rx_id,
                n.n - :max_visits AS measure
         FROM numbered n
         JOIN doctors_seen s USING (patient_id)

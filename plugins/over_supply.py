@@ -42,7 +42,6 @@ def run(ctx):
                             || coalesce(json_extract(:names, '$.' || a.basis), '门规病种')
                             || '每次最长 ' || a.max_days || ' 天（超出 ' || (c.days_supply - a.max_days) || ' 天）',
                             '；') AS detail,
-               NULL AS amount_fen, NULL AS limit_fen, NULL AS related_rx_id,
                max(c.days_supply - a.max_days) AS measure
         FROM candidates c JOIN allowance a ON a.rx_id = c.rx_id
         WHERE c.days_supply > a.max_days

@@ -26,8 +26,7 @@ def run(ctx):
             WHERE d.qualified = 0"""
     ctx.add_flags(
         f"""
-        SELECT rx_id, group_concat(piece, '；') AS detail, NULL AS amount_fen, NULL AS limit_fen,
-               NULL AS related_rx_id
+        SELECT rx_id, group_concat(piece, '；') AS detail
         FROM (
             SELECT r.rx_id,
                    '医师 ' || r.doctor_code || ' 的医保定岗医师资格已于 ' || substr(v.revoked_at, 1, 10)

@@ -13,7 +13,7 @@ def run(ctx):
                '开方当日（' || rx_date || '）参保人没有有效的门规病种认定' ||
                CASE WHEN disease_codes IS NOT NULL THEN '（处方登记病种 ' || disease_codes || '）' ELSE '' END ||
                '，处方金额 ' || {yuan_sql('amount_fen')} || ' 元' AS detail,
-               amount_fen, NULL AS limit_fen, NULL AS related_rx_id
+               amount_fen
         FROM temp.audit_rx
         WHERE certified = 0
         """

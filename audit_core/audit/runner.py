@@ -363,6 +363,24 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
 # ---------------------------------------------------------------- the run
 
 
+def ruleset_for_month(conn: sqlite3.Connection, month: str, override: str | None = None) -> Ruleset:
+    """The ruleset the month was last audited with (or ``override``)."""
+    if override:
+        return load_ruleset(override)
+    row = conn.execute(
+        "SELECT ruleset, ruleset_path FROM audit_runs WHERE month = ? AND finished_at IS NOT NULL "
+        "ORDER BY run_id DESC LIMIT 1", (month,)
+    ).fetchone()
+    if row is None:
+        raise MenguiError(f"{month} 还没有审核，请先运行 mengui audit DB --month {month}")
+    try:
+        return load_ruleset(row["ruleset"])
+    except MenguiError:
+        if row["ruleset_path"]:
+            return load_ruleset(row["ruleset_path"])
+        raise
+
+
 def active_checks(ruleset: Ruleset) -> list[Check]:
     registered = get_checks()
     missing = [c for c in ruleset.checks if c not in registered]

@@ -53,7 +53,11 @@ import random
 import re
 from dataclasses import dataclass, field
 
+from importlib.resources import files
+
 from .. import months as month_names
+from ..audit.ruleset import parse_file
+from ..money import yuan_to_fen
 from ..db.files import open_private
 from ..money import format_yuan
 
@@ -90,11 +94,17 @@ DISEASES: dict[str, tuple[str, str]] = {
     "M01609": ("糖尿病黄斑水肿", "complication"),
 }
 
-#: Jinan: anti-rejection after transplant and cancer chemotherapy are not capped.
-EXEMPT_DISEASES: tuple[str, ...] = ("M08300", "M00503")
-
-SINGLE_CAP_FEN = 15000
-MULTI_CAP_FEN = 30000
+#: The hospital works under the Jinan ruleset: its numbers come from the ruleset file itself.
+JINAN = parse_file(pathlib.Path(str(files("mengui_rulesets") / "jinan.toml")))
+#: not capped (Jinan: anti-rejection after transplant and cancer chemotherapy)
+EXEMPT_DISEASES: tuple[str, ...] = tuple(JINAN.exempt_diseases)
+SINGLE_CAP_FEN = yuan_to_fen(JINAN.checks["amount_cap"].params["single_cap"])
+MULTI_CAP_FEN = yuan_to_fen(JINAN.checks["amount_cap"].params["multi_cap"])
+#: days of supply per item, in general and for the diseases with their own maximum
+MAX_DAYS = JINAN.checks["over_supply"].params["max_days"]
+LONG_RX_DAYS = JINAN.checks["over_supply"].params["diseases"]["M00201"]
+#: 门规 visits a month before frequent_visits flags
+MAX_VISITS = JINAN.checks["frequent_visits"].params["max_visits"]
 
 #: disease -> [(department, weight)] of the doctors who usually treat it
 DISEASE_DEPARTMENTS: dict[str, list[tuple[str, int]]] = {
@@ -1167,27 +1177,29 @@ class _Planter:
     def over_supply(self) -> None:
         doctor = self.other_doctor("心血管内科", [])
         patient = self.patient(["M03900"])
-        rx = self.rx(patient, doctor, self.day(), ["M03900"], [self.item(patient, "amlodipine", 60, product=0)])
+        rx = self.rx(patient, doctor, self.day(), ["M03900"],
+                     [self.item(patient, "amlodipine", 2 * MAX_DAYS, product=0)])
         self.record("over_supply_far", "over_supply", True, [rx],
-                    note="苯磺酸氨氯地平片 for 60 days under 高血压病 (max 30): 30 days over")
+                    note=f"苯磺酸氨氯地平片 for {2 * MAX_DAYS} days under 高血压病 (max {MAX_DAYS}): {MAX_DAYS} days over")
         doctor = self.other_doctor("内分泌科", [])
         patient = self.patient(["M01600"])
-        rx = self.rx(patient, doctor, self.day(), ["M01600"], [self.item(patient, "metformin", 45, product=0)])
+        rx = self.rx(patient, doctor, self.day(), ["M01600"], [self.item(patient, "metformin", MAX_DAYS + 15, product=0)])
         self.record("over_supply_some", "over_supply", True, [rx],
-                    note="盐酸二甲双胍片 for 45 days under 糖尿病 (max 30): 15 days over")
+                    note=f"盐酸二甲双胍片 for {MAX_DAYS + 15} days under 糖尿病 (max {MAX_DAYS}): 15 days over")
         doctor = self.other_doctor("消化内科(肝病)", [])
         patient = self.patient(["M00201"])
-        rx = self.rx(patient, doctor, self.day(), ["M00201"], [self.item(patient, "entecavir", 84, product=0)])
+        rx = self.rx(patient, doctor, self.day(), ["M00201"],
+                     [self.item(patient, "entecavir", LONG_RX_DAYS, product=0)])
         self.record("long_rx_ok", "over_supply", False, [rx],
-                    note="恩替卡韦片 for 84 days under 慢性乙型肝炎: exactly the disease's 84-day maximum")
+                    note=f"恩替卡韦片 for {LONG_RX_DAYS} days under 慢性乙型肝炎: exactly the disease's maximum")
         patient = self.patient(["M03900", "M00201"])
         rx = self.rx(patient, doctor, self.day(), ["M03900", "M00201"],
                      [self.item(patient, "amlodipine", 56, product=0), self.item(patient, "entecavir", 56, product=0)])
         self.record("multi_disease_long_ok", "over_supply", False, [rx],
-                    note="56 days of 苯磺酸氨氯地平片 billed under 高血压病 and 慢性乙型肝炎: the most generous "
-                         "allowance (84 days) applies")
+                    note=f"56 days of 苯磺酸氨氯地平片 billed under 高血压病 and 慢性乙型肝炎: the most generous "
+                         f"allowance ({LONG_RX_DAYS} days) applies")
 
-    def frequent_visits(self, visits: int = 11, limit: int = 8) -> None:
+    def frequent_visits(self, visits: int = MAX_VISITS + 3, limit: int = MAX_VISITS) -> None:
         patient = self.patient(["M03900"])
         avoid = {d.code for d in self.offenders.values()}
         doctors = self.rng.sample([d for d in self.by_dept["心血管内科"] if d.code not in avoid], 3)

@@ -18,8 +18,9 @@ from ..audit.ruleset import Ruleset
 from ..db.schema import now, transaction
 from ..errors import MenguiError
 from ..labels import ACTIONS, LEVEL_LABELS, label
-from ..plugins import get_checks, get_ladders, load_ruleset
-from .ladder import Ladder, LadderContext, LadderError
+from ..audit.runner import ruleset_for_month
+from ..plugins import get_checks, get_ladders
+from .ladder import Ladder, LadderContext
 
 DEFAULT_LADDER = "three_strikes"
 
@@ -80,24 +81,6 @@ class PublishResult:
     ladder: Ladder
     # later months whose lists were computed before an earlier month's list changed (to disclose again)
     stale: dict[str, list[str]] = field(default_factory=dict)
-
-
-def ruleset_for_month(conn: sqlite3.Connection, month: str, override: str | None = None) -> Ruleset:
-    """The ruleset the month was last audited with (or ``override``)."""
-    if override:
-        return load_ruleset(override)
-    row = conn.execute(
-        "SELECT ruleset, ruleset_path FROM audit_runs WHERE month = ? AND finished_at IS NOT NULL "
-        "ORDER BY run_id DESC LIMIT 1", (month,)
-    ).fetchone()
-    if row is None:
-        raise LadderError(f"{month} 还没有审核，请先运行 mengui audit DB --month {month}")
-    try:
-        return load_ruleset(row["ruleset"])
-    except MenguiError:
-        if row["ruleset_path"]:
-            return load_ruleset(row["ruleset_path"])
-        raise
 
 
 def ladder_for(ruleset: Ruleset) -> Ladder:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from ..errors import MenguiError
-from ..publish.disclosure import ruleset_for_month
+from ..audit.runner import ruleset_for_month
 from ..db.schema import now, transaction
 from ..labels import APPEAL_LABELS, VERDICT_LABELS
 from .verdicts import check_note, normalise_verdict, require_flag

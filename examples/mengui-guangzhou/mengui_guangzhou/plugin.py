@@ -33,7 +33,7 @@ def monthly_cap(ctx):
         SELECT r.rx_id,
                '本月累计门诊用药 ' || {yuan_sql('v.month_fen')} || ' 元（含本次就诊 ' || {yuan_sql('v.visit_fen')}
                || ' 元），超过每月限额 ' || {yuan_sql(':cap')} || ' 元' AS detail,
-               v.month_fen AS amount_fen, :cap AS limit_fen, NULL AS related_rx_id
+               v.month_fen AS amount_fen, :cap AS limit_fen
         FROM running v
         JOIN temp.audit_rx r
           ON r.patient_id = v.patient_id AND r.doctor_code = v.doctor_code AND r.rx_date = v.rx_date
