@@ -67,8 +67,7 @@ class DeductionSummary:
     @property
     def title(self) -> str:
         if self.month:
-            year, mon = self.month.split("-")
-            return f"{year} 年 {int(mon)} 月医保扣款（按开方医师）"
+            return f"{months.title(self.month)}医保扣款（按开方医师）"
         return "医保扣款（按开方医师，全部月份）"
 
     def notes(self) -> list[str]:
