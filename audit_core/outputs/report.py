@@ -292,7 +292,8 @@ def _pending(conn, month: str) -> list[sqlite3.Row]:
 def _descriptions(conn, month: str, check_ids: list[str]) -> dict[str, str]:
     """check id → what it flags, in the numbers of the ruleset the month was audited with (what the
     ``checks`` table recorded, when that ruleset cannot be loaded any more)."""
-    from ..publish.disclosure import described_checks, ruleset_for_month
+    from ..audit.runner import ruleset_for_month
+    from ..publish.disclosure import described_checks
 
     try:
         ruleset = ruleset_for_month(conn, month)
