@@ -49,7 +49,8 @@ def register_ladders(register):
             policy="依据医院医保管理考核办法（门规考核）：每月对开具不合理门规处方的医师进行公示，"
             "首次公示医师代码，连续{months_to_name:cn}个月公示医师姓名，连续{months_to_revoke:cn}个月取消其医保定岗医师资格。",
             rules=["一级：首次，公示医师代码", "二级：连续{months_to_name:cn}个月，公示医师姓名",
-                   "三级：连续{months_to_revoke:cn}个月，取消医保定岗医师资格"],
+                   "三级：连续{months_to_revoke:cn}个月，取消医保定岗医师资格",
+                   "“连续”指连续的自然月份；某月无不合理处方，则重新计数。"],
             defaults=DEFAULTS,
             compute=compute,
         )

@@ -45,6 +45,8 @@ def make_disclosure(rows=None, **kwargs) -> Disclosure:
         ruleset_title="济南市门规考核规则",
         created_at="2024-06-03T10:15:00",
         changes=["新增 YS0101（一级）"],
+        # the ladder's own lines (publish/ladder.py: Ladder.explain); the lists print what they are given
+        rules=["一级：首次，公示医师代码", "二级：连续两个月，公示医师姓名", "三级：连续三个月，取消医保定岗医师资格"],
     )
     values.update(kwargs)
     return Disclosure(**values)
@@ -274,7 +276,7 @@ def test_html():
     assert page.startswith("<!DOCTYPE html>")
     assert '<html lang="zh-CN">' in page
     assert '<meta charset="utf-8">' in page
-    assert '"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", sans-serif' in page
+    assert '"Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei","PingFang SC",sans-serif' in page
     assert "@media print" in page and "A4" in page
     parsed = parse(page)
     # Self-contained: no scripts, no external resources.

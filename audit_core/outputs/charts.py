@@ -7,9 +7,10 @@ escaped. Layout is computed here (no browser measurement), with a width estimate
 treats CJK characters as one em and Latin characters as about half an em.
 
 Colours are keyed by *check id* (:func:`check_colours`) so that the same check has the
-same colour in every chart of a report and from month to month; the built-in checks have
-fixed colours from the Okabe–Ito colour-blind-safe palette. Grey is reserved for
-"未审核" (never audited) and is never given to a series.
+same colour in every chart of a report, on the site's dashboard and from month to month: the
+plugin's own colour, else one derived from the id (:func:`mengui_core.labels.check_colour`, a
+colour-blind-safe palette). Grey is reserved for "未审核" (never audited) and is never given to a
+series.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 from typing import Iterable, Mapping, Sequence
 
 from ..labels import CHECK_PALETTE, check_colour
+from .text import is_wide
 
 FONT_FAMILY = "'Noto Sans CJK SC','Source Han Sans SC','Microsoft YaHei','PingFang SC',sans-serif"
 TEXT = "#222222"
@@ -46,11 +48,10 @@ def check_colours(check_ids: Iterable[str], overrides: Mapping[str, str | None] 
 
 
 def text_width(text: str, size: float) -> float:
-    """Estimated rendered width of ``text`` in px at font ``size``."""
+    """Estimated rendered width of ``text`` in px at font ``size``: a wide (CJK) character is one em."""
     width = 0.0
     for ch in str(text):
-        code = ord(ch)
-        if code >= 0x2E80 or 0xFF00 <= code <= 0xFFEF:
+        if is_wide(ch):  # the one test of CJK width (mengui_core.outputs.text)
             width += size
         elif ch in "il.,:;'|!":
             width += size * 0.3

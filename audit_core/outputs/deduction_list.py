@@ -14,22 +14,10 @@ import csv
 import io
 from typing import IO, Any
 
-from ..publish.deductions import NOT_IN_ROSTER, UNATTRIBUTED, DeductionSummary, yuan
-from .disclosure_list import (
-    _BODY_FONT,
-    _HEADER_FILL,
-    _TITLE_FONT,
-    OFFICE,
-    _display_width,
-    _is_path,
-    _md,
-    _put,
-    _text_writer,
-    a4_table_page,
-    new_workbook,
-    save_private,
-)
 from ..formulas import neutralise
+from ..publish.deductions import NOT_IN_ROSTER, UNATTRIBUTED, DeductionSummary, yuan
+from . import xlsx
+from .text import OFFICE, display_width, md, text_writer
 
 CSV_COLUMNS = ["doctor_code", "doctor_name", "count", "total_yuan"]
 CSV_EXTRA_COLUMNS = ["department", "prescriptions", "months", "note"]
@@ -84,18 +72,18 @@ def render_csv(summary: DeductionSummary) -> str:
 
 
 def render_markdown(summary: DeductionSummary) -> str:
-    lines = [f"# {_md(summary.title)}", "", f"> {_md(RULE + MONTH_RULE)}", ""]
+    lines = [f"# {md(summary.title)}", "", f"> {md(RULE + MONTH_RULE)}", ""]
     rows = table_rows(summary)
     if rows:
         lines.append("| " + " | ".join(TABLE_HEADERS) + " |")
         lines.append("| ---: | --- | --- | --- | ---: | ---: | ---: | --- |")
         for row in rows + [totals_row(summary)]:
-            lines.append("| " + " | ".join(_md(cell) for cell in row) + " |")
+            lines.append("| " + " | ".join(md(cell) for cell in row) + " |")
     else:
         lines.append(f"{EMPTY_TEXT}。")
     lines.append("")
     for note in summary.notes():
-        lines += [_md(note), ""]
+        lines += [md(note), ""]
     lines += [OFFICE, ""]
     return "\n".join(lines)
 
@@ -107,13 +95,13 @@ def render_text(summary: DeductionSummary) -> str:
     if not rows:
         return "\n".join(lines + [EMPTY_TEXT, ""] + summary.notes())
     table = [TABLE_HEADERS] + [[str(c) for c in r] for r in rows + [totals_row(summary)]]
-    sizes = [max(_display_width(line[i]) for line in table) for i in range(len(TABLE_HEADERS))]
+    sizes = [max(display_width(line[i]) for line in table) for i in range(len(TABLE_HEADERS))]
     right = {0, 4, 5, 6}
 
     def fmt(line):
         cells = []
         for i, text in enumerate(line):
-            fill = " " * (sizes[i] - _display_width(text))
+            fill = " " * (sizes[i] - display_width(text))
             cells.append(fill + text if i in right else text + fill)
         return "  ".join(cells).rstrip()
 
@@ -126,8 +114,8 @@ def render_text(summary: DeductionSummary) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-write_markdown = _text_writer(render_markdown)
-write_text = _text_writer(render_text)
+write_markdown = text_writer(render_markdown)
+write_text = text_writer(render_text)
 
 
 # ---------------------------------------------------------------- XLSX
@@ -137,59 +125,40 @@ _COLUMN_WIDTHS = [6, 12, 16, 14, 10, 16, 12, 20]
 
 def write_xlsx(summary: DeductionSummary, path) -> None:
     """One printable sheet (医保扣款): title, rule, the table with a totals row, notes; A4 portrait."""
-    if not _is_path(path):
-        raise ValueError("XLSX 只能写入文件路径，不能写入流")
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
-
-    thin = Side(style="thin", color="404040")
-    border = Border(left=thin, right=thin, top=thin, bottom=thin)
-    body = Font(name=_BODY_FONT, size=11)
-    center = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    xlsx.require_path(path)
+    border = xlsx.border()
+    center = xlsx.alignment()
+    wrapped = xlsx.alignment("left")
     ncols = len(TABLE_HEADERS)
-    last_col = get_column_letter(ncols)
 
-    wb, ws = new_workbook("医保扣款", summary.title, _COLUMN_WIDTHS)
-
-    def merged(row, text, font, alignment, height):
-        ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=ncols)
-        cell = _put(ws, row, 1, text)
-        cell.font, cell.alignment = font, alignment
-        ws.row_dimensions[row].height = height
-
-    merged(1, summary.title, Font(name=_TITLE_FONT, size=16, bold=True), center, 32)
-    merged(2, RULE + MONTH_RULE, Font(name=_BODY_FONT, size=10, color="555555"),
-           Alignment(horizontal="left", vertical="center", wrap_text=True), 34)
+    wb, ws = xlsx.new_workbook("医保扣款", summary.title, _COLUMN_WIDTHS)
+    xlsx.merged_line(ws, 1, ncols, summary.title, font=xlsx.font(16, heading=True), alignment=center, height=32)
+    xlsx.merged_line(ws, 2, ncols, RULE + MONTH_RULE, font=xlsx.font(10, color=xlsx.MUTED_COLOUR), alignment=wrapped,
+                     height=34)
     header_row = 4
-    for column, text in enumerate(TABLE_HEADERS, 1):
-        cell = _put(ws, header_row, column, text)
-        cell.font = Font(name=_TITLE_FONT, size=11, bold=True)
-        cell.fill = PatternFill("solid", fgColor=_HEADER_FILL)
-        cell.border, cell.alignment = border, center
+    xlsx.header_row(ws, header_row, TABLE_HEADERS)
     r = header_row + 1
     rows = table_rows(summary)
     for line in rows + [totals_row(summary)]:
-        is_total = line[1] == "合计"
+        text_font = xlsx.font(11, bold=line[1] == "合计")
         for column, value in enumerate(line, 1):
-            if column in (6,) and value != "":
+            if column == 6 and value != "":
                 value = float(value)  # shown with two decimals by the number format below
-            cell = _put(ws, r, column, value if value != "" else None)
-            cell.font = Font(name=_BODY_FONT, size=11, bold=is_total)
-            cell.border, cell.alignment = border, center
+            cell = xlsx.put(ws, r, column, value if value != "" else None)
+            cell.font, cell.border, cell.alignment = text_font, border, center
             if column == 6:
                 cell.number_format = "0.00"
         r += 1
     if not rows:
-        merged(r, EMPTY_TEXT, body, center, 24)
+        xlsx.merged_line(ws, r, ncols, EMPTY_TEXT, font=xlsx.font(11), alignment=center, height=24)
         r += 1
     for note in summary.notes():
         r += 1
-        merged(r, note, Font(name=_BODY_FONT, size=10.5, color="9A3412"),
-               Alignment(horizontal="left", vertical="center", wrap_text=True), 34)
+        xlsx.merged_line(ws, r, ncols, note, font=xlsx.font(10.5, color=xlsx.NOTE_COLOUR), alignment=wrapped, height=34)
     r += 2
-    merged(r, OFFICE, Font(name=_BODY_FONT, size=12), Alignment(horizontal="right", vertical="center"), 22)
-    a4_table_page(ws, header_row, last_col, r, landscape=False)
-    save_private(wb, path)
+    xlsx.merged_line(ws, r, ncols, OFFICE, font=xlsx.font(12), alignment=xlsx.alignment("right", wrap=False), height=22)
+    xlsx.a4_table_page(ws, header_row, ncols, r, landscape=False)
+    xlsx.save(wb, path)
 
 
-FORMATS = {"csv": _text_writer(render_csv), "xlsx": write_xlsx, "md": write_markdown}
+FORMATS = {"csv": text_writer(render_csv), "xlsx": write_xlsx, "md": write_markdown}

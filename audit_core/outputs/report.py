@@ -1,12 +1,16 @@
 """The monthly audit report (月报): one standalone HTML page for the 医保办.
 
-:func:`render_month_report` reads the database (set-based SQL, one ``GROUP BY`` query per
-table) and returns an HTML5 page with inline CSS and inline SVG charts: no JavaScript, no
-external resources, printable on A4. It never shows patient names or patient ids: flag
-details are masked before they are printed.
+:func:`month_report` reads the database (set-based SQL, one ``GROUP BY`` query per table) and
+masks what could identify a patient; the template ``templates/report.html`` lays it out with the
+shared stylesheet and inline SVG charts (:mod:`mengui_core.outputs.charts`): no JavaScript, no
+external resources, printable on A4. :func:`render_month_report` does both.
 
-The report is an *internal* document: it names every flagged doctor. What is published
-is the disclosure list (公示名单), summarised in the last section.
+The report never shows patient names or patient ids: flag details are masked before they reach
+the template. It is an *internal* document: it names every flagged doctor. What is published is
+the disclosure list (公示名单), summarised in its last sections.
+
+Nothing here knows a city or a check: the money over a cap is read from any flag that carries a
+``limit_fen``, and each check is described by the month's ruleset.
 """
 
 from __future__ import annotations
@@ -17,23 +21,26 @@ import sqlite3
 from datetime import datetime
 from typing import Mapping
 
-from .charts import check_colours, esc, horizontal_bars, stacked_bars
+from markupsafe import Markup
+
+from .. import months
 from ..errors import MenguiError
-from ..money import format_yuan
+from ..labels import ACTION_LABELS, APPEAL_LABELS, LEVEL_LABELS, VERDICT_LABELS
 from ..plugins import get_checks
+from .charts import check_colours, horizontal_bars, stacked_bars
+from .pages import render
+from .text import minute
+
+__all__ = ["ReportError", "month_report", "render_month_report"]
 
 PENDING_LIST_LIMIT = 100
 TREND_MONTHS = 6
-AMOUNT_CAP = "amount_cap"
-LEVEL_LABELS = {3: "三级", 2: "二级", 1: "一级"}
-ACTION_LABELS = {"publish_code": "公示医师代码", "publish_name": "公示医师姓名", "revoke": "取消医保定岗医师资格"}
-STATUS_LABELS = {"unreasonable": "不合理", "reasonable": "合理", "pending": "待审核",
-                 "unreasonable_unreviewed": "计入未复核", "monitoring": "监测"}
-NO_NAME_AT_LEVEL_1 = "（一级不公示姓名）"
+NO_NAME_AT_LEVEL_1 = f"（{LEVEL_LABELS[1]}不公示姓名）"
 PATIENT_MASK = "〔已隐去〕"
 # 18-digit (or 15-digit) identity numbers, in case a plugin's detail text carries one.
 _ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(?:\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
-_MONTH = re.compile(r"(\d{4})-(\d{2})")
+# Colours of the warning levels, mildest first.
+LEVEL_COLOURS = ["#5b8fc7", "#e0a030", "#c0392b"]
 
 
 class ReportError(MenguiError, ValueError):
@@ -41,41 +48,6 @@ class ReportError(MenguiError, ValueError):
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def _parse_month(month: str) -> tuple[int, int]:
-    match = _MONTH.fullmatch(month or "")
-    if not match or not 1 <= int(match.group(2)) <= 12:
-        raise ReportError(f"月份格式应为 YYYY-MM（如 2026-10），实际为「{month}」")
-    return int(match.group(1)), int(match.group(2))
-
-
-def _shift(month: str, delta: int) -> str:
-    year, mon = _parse_month(month)
-    index = year * 12 + (mon - 1) + delta
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
-
-
-def month_title(month: str) -> str:
-    year, mon = _parse_month(month)
-    return f"{year} 年 {mon} 月"
-
-
-def _month_short(month: str) -> str:
-    year, mon = _parse_month(month)
-    return f"{year}年{mon}月"
-
-
-def _n(value) -> str:
-    return f"{int(value or 0):,}"
-
-
-def _time(text: str | None) -> str:
-    """``2026-11-22T10:46:55+08:00`` → ``2026-11-22 10:46``."""
-    if not text:
-        return "—"
-    match = re.match(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})", text)
-    return f"{match.group(1)} {match.group(2)}" if match else text
 
 
 def _percent(part: int, whole: int) -> str:
@@ -116,6 +88,14 @@ def _unique_titles(check_ids, check_titles: Mapping[str, str]) -> dict[str, str]
     return titles
 
 
+def _level(level, action=None) -> dict | None:
+    """A disclosure level as the template's badge shows it (None: not on the list)."""
+    if not level:
+        return None
+    return {"level": int(level), "label": LEVEL_LABELS.get(int(level), str(level)),
+            "action": ACTION_LABELS.get(action or "", "")}
+
+
 # SQL: the department of a flag (the prescription's, else the doctor's roster department).
 _DEPT = "coalesce(nullif(f.department, ''), nullif(d.department, ''), '（未填科室）')"
 # SQL: a flag's detail with the patient's id and name masked.
@@ -125,6 +105,9 @@ _DETAIL = f"""
 _DETAIL_ID = f"""
     CASE WHEN coalesce(f.patient_id, '') = '' THEN f.detail
          ELSE replace(f.detail, f.patient_id, '{PATIENT_MASK}') END"""
+# SQL: a prescription's drug amount (its items' sum when items are loaded, else the header's total).
+_RX_AMOUNT = """coalesce((SELECT sum(i.amount_fen) FROM rx_items i WHERE i.rx_id = f.rx_id),
+                         (SELECT p.total_amount_fen FROM prescriptions p WHERE p.rx_id = f.rx_id), 0)"""
 
 
 # ---------------------------------------------------------------- data
@@ -153,7 +136,7 @@ def _run_checks(run) -> list[dict]:
     return out
 
 
-def _kpis(conn, month: str, start: str, next_start: str) -> dict:
+def _kpis(conn, month: str) -> dict:
     row = conn.execute(
         """SELECT count(*) AS flags, count(DISTINCT rx_id) AS flagged_rx,
                   count(DISTINCT CASE WHEN counts THEN rx_id END) AS unreasonable_rx,
@@ -165,23 +148,33 @@ def _kpis(conn, month: str, start: str, next_start: str) -> dict:
     ).fetchone()
     kpi = dict(row)
     kpi["prescriptions"] = conn.execute(
-        "SELECT count(*) FROM prescriptions WHERE rx_date >= ? AND rx_date < ?", (start, next_start)
+        "SELECT count(*) FROM prescriptions WHERE rx_date >= ? AND rx_date < ?",
+        (f"{month}-01", f"{months.following(month)}-01"),
     ).fetchone()[0]
-    # The excess of a visit (patient, doctor, day) counted once, however many of its
-    # prescriptions carry the flag.
-    excess = conn.execute(
-        """SELECT count(*) AS visits, coalesce(sum(excess), 0) AS excess_fen,
-                  coalesce(sum(CASE WHEN any_counts THEN excess ELSE 0 END), 0) AS unreasonable_fen,
-                  coalesce(sum(CASE WHEN any_pending THEN excess ELSE 0 END), 0) AS pending_fen
-           FROM (SELECT max(amount_fen - limit_fen) AS excess, max(counts) AS any_counts,
-                        max(status = 'pending') AS any_pending
-                 FROM flag_status
-                 WHERE month = ? AND check_id = ? AND amount_fen > limit_fen
-                 GROUP BY patient_id, doctor_code, rx_date)""",
-        (month, AMOUNT_CAP),
-    ).fetchone()
-    kpi.update(dict(excess))
+    kpi["unreasonable_share"] = _percent(kpi["unreasonable_rx"], kpi["prescriptions"])
+    kpi.update(_excess(conn, month))
     return kpi
+
+
+def _excess(conn, month: str) -> dict:
+    """The money over a cap: every flag that carries a ``limit_fen`` (whatever its check) measures an
+    amount against a cap. A visit (patient, doctor, day) counts once, however many of its
+    prescriptions carry the flag and however many caps it crosses: its largest excess, and never more
+    than the visit's own amount under that check (a running monthly cap counts only what is over it)."""
+    return dict(conn.execute(
+        f"""SELECT count(*) AS visits, coalesce(sum(excess), 0) AS excess_fen,
+                   coalesce(sum(CASE WHEN any_counts THEN excess ELSE 0 END), 0) AS unreasonable_fen,
+                   coalesce(sum(CASE WHEN any_pending THEN excess ELSE 0 END), 0) AS pending_fen
+            FROM (SELECT max(excess) AS excess, max(counts) AS any_counts, max(pending) AS any_pending
+                  FROM (SELECT f.patient_id, f.doctor_code, f.rx_date,
+                               min(max(f.amount_fen - f.limit_fen), sum({_RX_AMOUNT})) AS excess,
+                               max(f.counts) AS counts, max(f.status = 'pending') AS pending
+                        FROM flag_status f
+                        WHERE f.month = ? AND f.amount_fen > f.limit_fen
+                        GROUP BY f.check_id, f.patient_id, f.doctor_code, f.rx_date)
+                  GROUP BY patient_id, doctor_code, rx_date)""",
+        (month,),
+    ).fetchone())
 
 
 def _disclosure_state(conn, month: str) -> dict:
@@ -203,8 +196,8 @@ def _disclosure_state(conn, month: str) -> dict:
 
 
 def _trend(conn, month: str) -> dict:
-    first = _shift(month, -(TREND_MONTHS - 1))
-    months = [_shift(first, i) for i in range(TREND_MONTHS)]
+    first = months.shift(month, -(TREND_MONTHS - 1))
+    window = months.span(first, month)
     audited = {r[0] for r in conn.execute(
         "SELECT DISTINCT month FROM audit_runs WHERE month BETWEEN ? AND ?", (first, month))}
     by_check = conn.execute(
@@ -221,9 +214,9 @@ def _trend(conn, month: str) -> dict:
     rx = dict(conn.execute(
         """SELECT substr(rx_date, 1, 7) AS m, count(*) FROM prescriptions
            WHERE rx_date >= ? AND rx_date < ? GROUP BY m""",
-        (f"{first}-01", f"{_shift(month, 1)}-01"),
+        (f"{first}-01", f"{months.following(month)}-01"),
     ).fetchall())
-    return {"months": months, "audited": audited, "by_check": by_check, "per_month": per_month, "rx": rx}
+    return {"months": window, "audited": audited, "by_check": by_check, "per_month": per_month, "rx": rx}
 
 
 def _per_check(conn, month: str) -> dict[str, dict]:
@@ -296,112 +289,65 @@ def _pending(conn, month: str) -> list[sqlite3.Row]:
     ).fetchall()
 
 
-# ---------------------------------------------------------------- rendering
+def _descriptions(conn, month: str, check_ids: list[str]) -> dict[str, str]:
+    """check id → what it flags, in the numbers of the ruleset the month was audited with (what the
+    ``checks`` table recorded, when that ruleset cannot be loaded any more)."""
+    from ..audit.runner import ruleset_for_month
+    from ..publish.disclosure import described_checks
 
-CSS = """
-:root { --ink:#1f2328; --muted:#5f6670; --line:#d8dde3; --head:#eef1f4; --accent:#1f4e79; }
-* { box-sizing: border-box; }
-html { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-body { margin: 0; background: #f6f7f9; color: var(--ink);
-  font-family: "Noto Sans CJK SC","Source Han Sans SC","Microsoft YaHei","PingFang SC",sans-serif;
-  font-size: 14px; line-height: 1.6; }
-main { max-width: 940px; margin: 0 auto; padding: 28px 32px 40px; background: #fff; }
-header.report { border-bottom: 3px solid var(--accent); padding-bottom: 12px; margin-bottom: 18px; }
-h1 { font-size: 26px; margin: 0 0 6px; color: var(--accent); letter-spacing: 1px; }
-h2 { font-size: 18px; margin: 30px 0 10px; padding-left: 10px; border-left: 4px solid var(--accent); }
-.meta { margin: 0; color: var(--muted); font-size: 13px; }
-.meta span + span::before { content: "　·　"; color: #b0b6bd; }
-.notes { margin: 8px 0 0; padding: 6px 10px; background: #f4f6f8; border-radius: 4px; font-size: 13px; }
-.notes p { margin: 2px 0; }
-.callout { margin: 12px 0; padding: 8px 12px; border-left: 4px solid #c77c02; background: #fff7e6; font-size: 13px; }
-.kpis { display: grid; grid-template-columns: repeat(3, 1fr); gap: 10px; margin: 14px 0 4px; }
-.kpi { border: 1px solid var(--line); border-radius: 6px; padding: 10px 12px; break-inside: avoid; }
-.kpi .label { color: var(--muted); font-size: 13px; }
-.kpi .value { font-size: 24px; font-weight: 700; line-height: 1.3; font-variant-numeric: tabular-nums; }
-.kpi .value small { font-size: 13px; font-weight: 400; color: var(--muted); margin-left: 2px; }
-.kpi .sub { color: var(--muted); font-size: 12px; }
-.kpi.alert .value { color: #b3261e; }
-.kpi.warn .value { color: #a15c00; }
-figure { margin: 8px 0 12px; text-align: center; break-inside: avoid; }
-figure svg { max-width: 100%; height: auto; }
-figcaption { color: var(--muted); font-size: 12px; }
-table { width: 100%; border-collapse: collapse; margin: 6px 0 10px; font-size: 13px; }
-th, td { border: 1px solid var(--line); padding: 5px 8px; vertical-align: top; }
-th { background: var(--head); font-weight: 600; text-align: left; overflow-wrap: anywhere; }
-tbody tr:nth-child(even) { background: #fafbfc; }
-tfoot td { font-weight: 700; background: #f4f6f8; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.num { white-space: nowrap; }
-table.wide { font-size: 12px; }
-table.wide th, table.wide td { padding: 4px 5px; }
-td.code { font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.nowrap { white-space: nowrap; }
-td.dept { min-width: 7em; }
-td.detail { font-size: 12.5px; }
-tr { break-inside: avoid; }
-.swatch { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin-right: 6px; vertical-align: 0; }
-.hint { display: block; color: var(--muted); font-size: 11.5px; font-weight: 400; }
-.muted { color: var(--muted); }
-.zero { color: #a0a6ad; }
-.level { display: inline-block; padding: 0 8px; border-radius: 10px; font-size: 12px; font-weight: 700; white-space: nowrap; }
-.level-3 { background: #fde2e0; color: #8e1b14; border: 1px solid #e8a49e; }
-.level-2 { background: #fff0d6; color: #8a4b00; border: 1px solid #f0c27a; }
-.level-1 { background: #e7f0fb; color: #1f4e79; border: 1px solid #a9c4e4; }
-.empty { color: var(--muted); padding: 8px 0; }
-.warn-level { display: inline-block; padding: 0 6px; border-radius: 3px; font-size: 12px; white-space: nowrap; }
-.warn-level-1 { background: #e7f0fb; color: #1f4e79; }
-.warn-level-2 { background: #fff0d6; color: #8a4b00; }
-.warn-level-3 { background: #fde2e0; color: #8e1b14; }
-footer { margin-top: 30px; padding-top: 10px; border-top: 1px solid var(--line); color: var(--muted); font-size: 12px; }
-@media (max-width: 720px) { .kpis { grid-template-columns: repeat(2, 1fr); } main { padding: 16px; } }
-@page { size: A4; margin: 14mm 12mm; }
-@media print {
-  body { background: #fff; font-size: 12px; }
-  main { max-width: none; padding: 0; }
-  h2 { break-after: avoid; }
-  section { break-inside: auto; }
-  thead { display: table-header-group; }
-}
-"""
+    try:
+        ruleset = ruleset_for_month(conn, month)
+    except MenguiError:
+        ruleset = None
+    return {cid: text for cid, (_, text) in described_checks(conn, ruleset, check_ids).items() if text}
 
 
-def _cell(value, cls: str = "num") -> str:
-    value = int(value or 0)
-    extra = " zero" if value == 0 else ""
-    return f'<td class="{cls}{extra}">{_n(value)}</td>'
+def _appeals(conn, month: str, titles: Mapping[str, str]) -> list[dict]:
+    from ..review.appeals import list_appeals
+
+    rows = []
+    for a in list_appeals(conn, month):
+        second = None
+        if a["second_verdict"]:
+            second = (f"{VERDICT_LABELS.get(a['second_verdict'], a['second_verdict'])}（{a['second_reviewer'] or ''}，"
+                      f"{minute(a['second_reviewed_at'])}）{a['second_note'] or ''}")
+        rows.append({"rx_id": a["rx_id"], "check": titles.get(a["check_id"], a["title"]),
+                     "doctor_code": a["doctor_code"], "doctor_name": a["doctor_name"],
+                     "first_reviewed_at": minute(a["first_reviewed_at"]), "filed_at": a["filed_at"],
+                     "deadline": a["deadline"], "reason": _mask(a["reason"]), "pending": a["status"] == "pending",
+                     "status": APPEAL_LABELS.get(a["status"], a["status"]), "second": second})
+    return rows
 
 
-def _level_badge(level, action=None) -> str:
-    if not level:
-        return '<span class="muted">—</span>'
-    label = LEVEL_LABELS.get(int(level), str(level))
-    title = ACTION_LABELS.get(action or "", "")
-    attr = f' title="{esc(title)}"' if title else ""
-    text = f"{label}（{title}）" if title else label
-    return f'<span class="level level-{int(level)}"{attr}>{esc(text)}</span>'
+def _deductions(conn, month: str) -> dict:
+    from ..publish.deductions import summarise
+    from .deduction_list import MONTH_RULE, RULE, table_rows, totals_row
+
+    summary = summarise(conn, month)
+    return {"count": summary.count, "shown": bool(summary.count or summary.undated_unattributed),
+            "rule": RULE + MONTH_RULE, "rows": table_rows(summary), "total": totals_row(summary),
+            "notes": summary.notes()}
 
 
-def _kpi(label: str, value: str, unit: str = "", sub: str = "", cls: str = "") -> str:
-    unit_html = f"<small>{esc(unit)}</small>" if unit else ""
-    sub_html = f'<div class="sub">{sub}</div>' if sub else ""
-    return (f'<div class="kpi {cls}"><div class="label">{esc(label)}</div>'
-            f'<div class="value">{value}{unit_html}</div>{sub_html}</div>')
+# ---------------------------------------------------------------- the page
 
 
-def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapping[str, str]) -> str:
-    """The month's audit report as a standalone HTML page (see the module docstring).
+def month_report(conn: sqlite3.Connection, month: str, check_titles: Mapping[str, str]) -> dict:
+    """Everything the report shows for ``month``, gathered and masked: the template's context.
 
-    ``check_titles`` maps check ids to their Chinese titles (unknown ids are shown as is).
-    Raises :class:`ReportError` (a ``ValueError``) when the month was never audited.
+    Raises :class:`ReportError` (a ``ValueError``) for a malformed month or one never audited.
     """
-    _parse_month(month)
+    try:
+        months.parse(month)
+    except MenguiError as ex:
+        raise ReportError(str(ex)) from None
     run = _latest_run(conn, month)
+    month_title = months.title(month)
     if run is None:
-        raise ReportError(f"{month_title(month)}尚未审核，无法生成月报：请先运行 mengui audit DB --month {month}")
-    start, next_start = f"{month}-01", f"{_shift(month, 1)}-01"
+        raise ReportError(f"{month_title}尚未审核，无法生成月报：请先运行 mengui audit DB --month {month}")
 
     run_checks = _run_checks(run)
-    kpi = _kpis(conn, month, start, next_start)
+    kpi = _kpis(conn, month)
     disclosure = _disclosure_state(conn, month)
     trend = _trend(conn, month)
     per_check = _per_check(conn, month)
@@ -421,297 +367,104 @@ def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapp
         if row["is_monitoring"]:
             monitoring.add(cid)
 
-    page_title = f"{month_title(month)}门规处方审核月报"
-    parts: list[str] = [
-        "<!DOCTYPE html>",
-        '<html lang="zh-CN">',
-        "<head>",
-        '<meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{esc(page_title)}</title>",
-        f"<style>{CSS}</style>",
-        "</head>",
-        "<body>",
-        "<main>",
-    ]
-
-    # 1. title and audit run
-    meta = [
-        f"<span>规则集：{esc(run['ruleset'])}（版本 {esc(run['ruleset_version'])}）</span>",
-        f"<span>审核时间：{esc(_time(run['finished_at'] or run['started_at']))}</span>",
-    ]
-    if run["run_count"] > 1:
-        meta.append(f"<span>本月共审核 {run['run_count']} 次，以最近一次为准</span>")
-    parts.append('<header class="report">')
-    parts.append(f"<h1>{esc(page_title)}</h1>")
-    parts.append(f'<p class="meta">{"".join(meta)}</p>')
-    if check_ids:
-        ran = "、".join(esc(titles[c["id"]]) for c in run_checks) or "—"
-        parts.append(f'<p class="meta"><span>本月审核规则：{ran}</span></p>')
-    if run["notes"]:
-        notes = "".join(f"<p>{esc(line)}</p>" for line in str(run["notes"]).splitlines() if line.strip())
-        parts.append(f'<div class="notes"><strong>审核说明</strong>{notes}</div>')
-    parts.append("</header>")
-
-    # 2. KPI cards
+    # the disclosure list's state, as the KPI card and the last section show it
     levels = disclosure["levels"]
+    revision = disclosure["revision"]
     disclosed = sum(levels.values())
-    if disclosure["revision"] is None and not disclosed:
+    if revision is None and not disclosed:
         disclosed_sub = "本月公示名单尚未生成"
     else:
         disclosed_sub = " · ".join(f"{LEVEL_LABELS[lv]} {levels.get(lv, 0)}" for lv in (3, 2, 1))
-    excess_sub = f"{_n(kpi['visits'])} 次就诊超限（每次就诊只计一次）"
-    if kpi["visits"]:
-        excess_sub += (f"<br>其中已判不合理 {esc(format_yuan(kpi['unreasonable_fen']))} 元"
-                       f"，待审核 {esc(format_yuan(kpi['pending_fen']))} 元")
-    parts.append('<section id="kpi"><h2>本月概况</h2><div class="kpis">')
-    parts.append(_kpi("审核处方数", _n(kpi["prescriptions"]), "张", f"开方日期在 {esc(month_title(month))}"))
-    parts.append(_kpi("标记", _n(kpi["flags"]), "条",
-                      f"涉及处方 <strong>{_n(kpi['flagged_rx'])}</strong> 张 · 医师 {_n(kpi['doctors'])} 人"))
-    parts.append(_kpi("不合理处方", _n(kpi["unreasonable_rx"]), "张",
-                      f"占审核处方 {_percent(kpi['unreasonable_rx'], kpi['prescriptions'])}",
-                      "alert" if kpi["unreasonable_rx"] else ""))
-    parts.append(_kpi("待审核", _n(kpi["pending"]), "条",
-                      f"涉及处方 {_n(kpi['pending_rx'])} 张，审核前不计入", "warn" if kpi["pending"] else ""))
-    parts.append(_kpi("超限额金额", esc(format_yuan(kpi["excess_fen"])), "元", excess_sub))
-    parts.append(_kpi("公示医师", _n(disclosed), "人", esc(disclosed_sub), "alert" if levels.get(3) else ""))
-    parts.append("</div>")
-    if kpi["pending"]:
-        parts.append(f'<p class="callout">尚有 {_n(kpi["pending"])} 条标记等待药事委员会审核。'
-                     "待审核的标记不计入不合理处方，本月数字与公示名单可能随审核结论变化。</p>")
-    parts.append("</section>")
 
-    # 3. six-month trend
-    months = trend["months"]
-    missing = [m for m in months if m not in trend["audited"]]
+    # six-month trend
+    window = trend["months"]
+    missing = [m for m in window if m not in trend["audited"]]
     counts = {(r["month"], r["check_id"]): r["n"] for r in trend["by_check"]}
-    series = {titles[cid]: [None if m in missing else counts.get((m, cid), 0) for m in months]
-              for cid in check_ids}
-    categories = [_month_short(m) for m in months]
-    chart = stacked_bars(categories, series, title=f"近 {TREND_MONTHS} 个月各规则标记数（{_month_short(months[0])}至"
-                         f"{_month_short(month)}）", missing=[_month_short(m) for m in missing],
-                         colors=label_colours, unit="条", chart_id=f"trend-{month}")
-    parts.append(f'<section id="trend"><h2>近 {TREND_MONTHS} 个月趋势</h2><figure>{chart}'
-                 "<figcaption>各月标记数（按规则堆叠）；斜线灰柱表示该月未审核，不代表没有问题。</figcaption></figure>")
-    parts.append('<table class="trend"><thead><tr><th>月份</th><th class="num">审核处方数</th><th class="num">标记数</th>'
-                 '<th class="num">不合理处方</th><th class="num">待审核</th></tr></thead><tbody>')
-    for m in months:
-        label = esc(_month_short(m))
-        if m in missing:
-            parts.append(f'<tr><td class="nowrap">{label}</td><td colspan="4" class="muted">未审核'
-                         f"（已导入处方 {_n(trend['rx'].get(m, 0))} 张）</td></tr>")
-            continue
-        pm = trend["per_month"].get(m, {})
-        parts.append(f'<tr><td class="nowrap">{label}</td>{_cell(trend["rx"].get(m, 0))}{_cell(pm.get("flags"))}'
-                     f'{_cell(pm.get("unreasonable_rx"))}{_cell(pm.get("pending"))}</tr>')
-    parts.append("</tbody></table></section>")
+    trend_chart = stacked_bars(
+        [months.label(m) for m in window],
+        {titles[cid]: [None if m in missing else counts.get((m, cid), 0) for m in window] for cid in check_ids},
+        title=f"近 {TREND_MONTHS} 个月各规则标记数（{months.label(window[0])}至{months.label(month)}）",
+        missing=[months.label(m) for m in missing], colors=label_colours, unit="条", chart_id=f"trend-{month}")
+    trend_rows = [{"label": months.label(m), "missing": m in missing, "rx": trend["rx"].get(m, 0),
+                   "flags": 0, "unreasonable_rx": 0, "pending": 0, **trend["per_month"].get(m, {})} for m in window]
 
-    # 4. per check
-    parts.append('<section id="checks"><h2>各规则审核情况</h2>')
-    parts.append('<table><thead><tr><th>规则</th><th class="num">标记数</th><th class="num">不合理</th>'
-                 '<th class="num">合理</th><th class="num">待审核</th><th class="num">计入未复核</th>'
-                 '<th class="num">监测</th></tr></thead><tbody>')
-    totals = dict.fromkeys(("flags", "unreasonable", "reasonable", "pending", "unreviewed", "monitoring"), 0)
-    for cid in check_ids:
-        if cid not in per_check and cid not in {c["id"] for c in run_checks}:
-            continue  # seen only in earlier months
-        row = per_check.get(cid, {})
-        hint = ""
+    # per check
+    ran = {c["id"] for c in run_checks}
+    shown = [cid for cid in check_ids if cid in per_check or cid in ran]  # not those seen only in earlier months
+    columns = ("flags", "unreasonable", "reasonable", "pending", "unreviewed", "monitoring")
+    check_rows = []
+    for cid in shown:
         if cid in monitoring:
             hint = "监测规则，仅供参考，不计入"
         elif cid in counts_from:
             hint = f"{counts_from[cid]}级别未被判为合理即计入，较轻级别需委员会判定不合理后计入"
         elif cid in needs_review:
             hint = "需委员会判定不合理后计入" if needs_review[cid] else "未被判为合理即计入"
-        parts.append(
-            f'<tr><td><span class="swatch" style="background:{esc(colours[cid])}"></span>{esc(titles[cid])}'
-            + (f'<span class="hint">{esc(hint)}</span>' if hint else "") + "</td>"
-            + "".join(_cell(row.get(k)) for k in totals) + "</tr>"
-        )
-        for k in totals:
-            totals[k] += int(row.get(k) or 0)
-    parts.append("</tbody><tfoot><tr><td>合计</td>" + "".join(_cell(v) for v in totals.values()) + "</tr></tfoot></table>")
-    parts.append('<p class="meta">不合理 / 合理：药事委员会的结论；待审核：需委员会判定、尚无结论；'
-                 "计入未复核：规则规定无需等待判定、委员会未判为合理，直接计入不合理处方；"
-                 "监测：监测规则的标记，供委员会和医保办参考，从不计入不合理处方与三级公示。</p></section>")
+        else:
+            hint = ""
+        check_rows.append({"title": titles[cid], "colour": colours[cid], "hint": hint,
+                           "cells": [per_check.get(cid, {}).get(k) for k in columns]})
+    check_totals = [sum(int(per_check.get(cid, {}).get(k) or 0) for cid in shown) for k in columns]
+    descriptions = _descriptions(conn, month, shown)
 
-    # 4b. warning levels: flags per check and level
+    # warning levels: flags per check and level
     level_names, per_level = _per_level(conn, month)
-    parts.append('<section id="levels"><h2>各规则预警级别</h2>')
+    level_checks = [cid for cid in check_ids if any((cid, name) in per_level for name in level_names)]
+    levels_chart = None
     if per_level:
-        level_checks = [cid for cid in check_ids if any((cid, name) in per_level for name in level_names)]
-        rank_colours = ["#5b8fc7", "#e0a030", "#c0392b"]
-        chart = stacked_bars([titles[cid] for cid in level_checks],
-                             {name: [per_level.get((cid, name), 0) for cid in level_checks] for name in level_names},
-                             title=f"{month_title(month)}各规则标记的预警级别", unit="条",
-                             colors=dict(zip(level_names, rank_colours)),
-                             chart_id=f"levels-{month}")
-        parts.append(f"<figure>{chart}<figcaption>每条标记按规则集的分级界值定级（由轻到重："
-                     f"{esc('、'.join(level_names))}）。</figcaption></figure>")
-        head = "".join(f'<th class="num"><span class="warn-level warn-level-{min(i + 1, 3)}">{esc(name)}</span></th>'
-                       for i, name in enumerate(level_names))
-        parts.append(f'<table><thead><tr><th>规则</th>{head}<th class="num">合计</th></tr></thead><tbody>')
-        for cid in level_checks:
-            cells = [per_level.get((cid, name), 0) for name in level_names]
-            parts.append(f"<tr><td>{esc(titles[cid])}</td>{''.join(_cell(v) for v in cells)}{_cell(sum(cells))}</tr>")
-        parts.append("</tbody></table>")
-    else:
-        parts.append('<p class="empty">本月没有标记。</p>')
-    parts.append("</section>")
+        levels_chart = stacked_bars(
+            [titles[cid] for cid in level_checks],
+            {name: [per_level.get((cid, name), 0) for cid in level_checks] for name in level_names},
+            title=f"{month_title}各规则标记的预警级别", unit="条", colors=dict(zip(level_names, LEVEL_COLOURS)),
+            chart_id=f"levels-{month}")
 
-    # 5. per department
+    # per department
     month_checks = [cid for cid in check_ids if cid in per_check]
     departments = _per_department(conn, month, month_checks)
-    parts.append('<section id="departments"><h2>各科室标记情况</h2>')
+    departments_chart = None
     if departments:
-        dept_series = {titles[cid]: [r[f"c{i}"] for r in departments] for i, cid in enumerate(month_checks)}
-        chart = horizontal_bars([r["department"] for r in departments], dept_series,
-                                title=f"{month_title(month)}各科室标记数（按规则堆叠）", colors=label_colours,
-                                unit="条", chart_id=f"departments-{month}")
-        parts.append(f"<figure>{chart}</figure>")
-        head = "".join(f'<th class="num">{esc(titles[cid])}</th>' for cid in month_checks)
-        wide = ' class="wide"' if len(month_checks) > 4 else ""
-        parts.append(f'<table{wide}><thead><tr><th>科室</th>{head}<th class="num">合计</th><th class="num">不合理处方</th>'
-                     '<th class="num">待审核</th><th class="num">涉及医师</th></tr></thead><tbody>')
-        for r in departments:
-            cells = "".join(_cell(r[f"c{i}"]) for i in range(len(month_checks)))
-            parts.append(f"<tr><td class=\"dept\">{esc(r['department'])}</td>{cells}{_cell(r['flags'])}"
-                         f"{_cell(r['unreasonable_rx'])}{_cell(r['pending'])}{_cell(r['doctors'])}</tr>")
-        parts.append("</tbody></table>")
-    else:
-        parts.append('<p class="empty">本月没有标记。</p>')
-    parts.append("</section>")
+        departments_chart = horizontal_bars(
+            [r["department"] for r in departments],
+            {titles[cid]: [r[f"c{i}"] for r in departments] for i, cid in enumerate(month_checks)},
+            title=f"{month_title}各科室标记数（按规则堆叠）", colors=label_colours, unit="条",
+            chart_id=f"departments-{month}")
 
-    # 6. per doctor
-    doctors = _per_doctor(conn, month)
-    parts.append('<section id="doctors"><h2>各医师标记情况</h2>')
-    if doctors:
-        parts.append('<table><thead><tr><th>医师代码</th><th>姓名</th><th>科室</th><th class="num">标记数</th>'
-                     '<th class="num">不合理处方数</th><th class="num">待审核</th><th>本月公示级别</th></tr></thead><tbody>')
-        for r in doctors:
-            parts.append(
-                f'<tr><td class="code">{esc(r["doctor_code"])}</td><td class="nowrap">{esc(r["doctor_name"] or "—")}</td>'
-                f'<td>{esc(r["department"] or "—")}</td>{_cell(r["flags"])}{_cell(r["unreasonable_rx"])}'
-                f'{_cell(r["pending"])}<td>{_level_badge(r["level"], r["action"])}</td></tr>'
-            )
-        parts.append("</tbody></table>")
-    else:
-        parts.append('<p class="empty">本月没有被标记的医师。</p>')
-    parts.append("</section>")
-
-    # 7. pending reviews
-    pending = _pending(conn, month)
-    parts.append(f'<section id="pending"><h2>待审核处方（{_n(kpi["pending"])} 条）</h2>')
-    if pending:
-        parts.append('<table><thead><tr><th>处方号</th><th>规则</th><th>医师</th><th>日期</th><th>原因</th>'
-                     "</tr></thead><tbody>")
-        for r in pending:
-            doctor = esc(r["doctor_code"] or "—") + (f" {esc(r['doctor_name'])}" if r["doctor_name"] else "")
-            parts.append(
-                f'<tr><td class="code">{esc(r["rx_id"])}</td><td class="nowrap">{esc(titles.get(r["check_id"], r["check_id"]))}</td>'
-                f'<td class="nowrap">{doctor}</td><td class="nowrap">{esc(r["rx_date"])}</td>'
-                f'<td class="detail">{esc(_mask(r["detail"]))}</td></tr>'
-            )
-        parts.append("</tbody></table>")
-        if kpi["pending"] > len(pending):
-            parts.append(f'<p class="meta">按开方日期列出最早的 {len(pending)} 条，另有 '
-                         f"{_n(kpi['pending'] - len(pending))} 条未列出（请在 Datasette 的 flag_status 中查看）。</p>")
-    else:
-        parts.append('<p class="empty">没有待审核的标记。</p>')
-    parts.append("</section>")
-
-    # 8. disclosure list
-    parts.append('<section id="disclosures"><h2>本月公示名单</h2>')
-    revision = disclosure["revision"]
-    if revision:
-        parts.append(f'<p class="meta"><span>第 {revision["revision"]} 版</span>'
-                     f'<span>生成时间：{esc(_time(revision["created_at"]))}</span>'
-                     f'<span>生成时待审核 {_n(revision["pending"])} 条</span></p>')
-        audited_at = run["finished_at"] or run["started_at"] or ""
-        if _before(revision["created_at"], audited_at):
-            parts.append('<p class="callout">公示名单生成于最近一次审核之前，可能已过时：请重新运行 mengui disclose。</p>')
-    if disclosure["rows"]:
-        parts.append('<table><thead><tr><th>级别</th><th>医师代码</th><th>姓名</th><th>科室</th>'
-                     '<th class="num">不合理处方数</th><th>原因</th></tr></thead><tbody>')
-        for r in disclosure["rows"]:
-            name = NO_NAME_AT_LEVEL_1 if r["level"] == 1 else (r["doctor_name"] or "—")
-            parts.append(
-                f'<tr><td>{_level_badge(r["level"], r["action"])}</td><td class="code">{esc(r["doctor_code"])}</td>'
-                f'<td class="nowrap">{esc(name)}</td><td>{esc(r["department"] or "—")}</td>'
-                f'{_cell(r["unreasonable_count"])}<td class="detail">{esc(r["reasons"] or "")}</td></tr>'
-            )
-        parts.append("</tbody></table>")
-    elif revision:
-        parts.append('<p class="empty">本月没有需要公示的医师。</p>')
-    else:
-        parts.append(f'<p class="empty">本月公示名单尚未生成（请运行 mengui disclose DB --month {esc(month)}）。</p>')
-    parts.append("</section>")
-
-    _appeals_section(parts, conn, month, titles)
-    _deductions_section(parts, conn, month)
-
-    parts.append(
-        "<footer>本报告由 mengui-audit 根据审核数据库生成，不含参保人姓名及身份信息（原因中的参保人编号已隐去）。"
-        "报告列出被标记医师的姓名，仅供医保办及药事委员会内部使用；对外公示以公示名单为准。</footer>"
-    )
-    parts.append("</main></body></html>")
-    return "\n".join(parts) + "\n"
+    audited_at = run["finished_at"] or run["started_at"] or ""
+    return {
+        "title": f"{month_title}门规处方审核月报",
+        "month": month,
+        "month_title": month_title,
+        "run": {"ruleset": run["ruleset"], "version": run["ruleset_version"], "audited_at": minute(audited_at),
+                "count": run["run_count"], "checks": [titles[c["id"]] for c in run_checks] if check_ids else None,
+                "notes": [line for line in str(run["notes"] or "").splitlines() if line.strip()]},
+        "kpi": kpi,
+        "disclosed": {"count": disclosed, "sub": disclosed_sub, "revoked": bool(levels.get(3))},
+        "trend": {"months": TREND_MONTHS, "chart": Markup(trend_chart), "rows": trend_rows},
+        "checks": {"rows": check_rows, "totals": check_totals,
+                   "descriptions": [(titles[cid], descriptions[cid]) for cid in shown if cid in descriptions]},
+        "levels": {"chart": Markup(levels_chart) if levels_chart else None, "names": level_names,
+                   "rows": [{"title": titles[cid], "cells": [per_level.get((cid, name), 0) for name in level_names]}
+                            for cid in level_checks]},
+        "departments": {"chart": Markup(departments_chart) if departments_chart else None,
+                        "checks": [titles[cid] for cid in month_checks], "rows": departments},
+        "doctors": [{**dict(r), "badge": _level(r["level"], r["action"])} for r in _per_doctor(conn, month)],
+        "pending": [{**dict(r), "check": titles.get(r["check_id"], r["check_id"])} for r in _pending(conn, month)],
+        "disclosure": {
+            "revision": revision,
+            "stale": bool(revision) and _before(revision["created_at"], audited_at),
+            "rows": [{**dict(r), "badge": _level(r["level"], r["action"]),
+                      "shown_name": NO_NAME_AT_LEVEL_1 if r["level"] == 1 else (r["doctor_name"] or "—")}
+                     for r in disclosure["rows"]],
+        },
+        "appeals": _appeals(conn, month, titles),
+        "deductions": _deductions(conn, month),
+    }
 
 
-def _appeals_section(parts: list[str], conn, month: str, titles: Mapping[str, str]) -> None:
-    """9. Appeals on the month's flags: pending ones (申诉中) first, then the 复审 results."""
-    from ..labels import APPEAL_LABELS
-    from ..review.appeals import list_appeals
+def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapping[str, str]) -> str:
+    """The month's audit report as a standalone HTML page (see the module docstring).
 
-    appeals = list_appeals(conn, month)
-    pending = sum(1 for a in appeals if a["status"] == "pending")
-    parts.append(f'<section id="appeals"><h2>申诉与复审（{_n(len(appeals))} 条）</h2>')
-    if not appeals:
-        parts.append('<p class="empty">本月的标记没有申诉。</p></section>')
-        return
-    if pending:
-        parts.append(f'<p class="callout">{_n(pending)} 条申诉中（待复审）：复审前原结论“不合理”仍计入不合理处方和公示名单；'
-                     "复审改判合理后，重新生成公示名单会产生新的版本。</p>")
-    parts.append('<table><thead><tr><th>处方号</th><th>规则</th><th>医师</th><th>原结论</th><th>申诉日期</th>'
-                 '<th>申诉理由</th><th>状态</th><th>复审</th></tr></thead><tbody>')
-    for a in appeals:
-        doctor = esc(a["doctor_code"] or "—") + (f" {esc(a['doctor_name'])}" if a["doctor_name"] else "")
-        status = APPEAL_LABELS.get(a["status"], a["status"])
-        badge = f'<span class="level level-{2 if a["status"] == "pending" else 1}">{esc(status)}</span>'
-        second = "—"
-        if a["second_verdict"]:
-            second = esc(f"{STATUS_LABELS.get(a['second_verdict'], a['second_verdict'])}（{a['second_reviewer'] or ''}，"
-                         f"{_time(a['second_reviewed_at'])}）{a['second_note'] or ''}")
-        parts.append(
-            f'<tr><td class="code">{esc(a["rx_id"])}</td><td class="nowrap">{esc(titles.get(a["check_id"], a["title"]))}</td>'
-            f'<td class="nowrap">{doctor}</td><td class="nowrap">不合理（{esc(_time(a["first_reviewed_at"]))}）</td>'
-            f'<td class="nowrap">{esc(a["filed_at"])}<span class="hint">期限 {esc(a["deadline"])}</span></td>'
-            f'<td class="detail">{esc(_mask(a["reason"]))}</td><td>{badge}</td><td class="detail">{second}</td></tr>')
-    parts.append("</tbody></table></section>")
-
-
-def _deductions_section(parts: list[str], conn, month: str) -> None:
-    """10. The insurance office's deductions of the month, per prescribing doctor."""
-    from .deduction_list import MONTH_RULE, RULE, table_rows, totals_row
-    from ..publish.deductions import summarise
-
-    summary = summarise(conn, month)
-    parts.append(f'<section id="deductions"><h2>医保扣款（{_n(summary.count)} 笔）</h2>')
-    if not summary.count and not summary.undated_unattributed:
-        parts.append(f'<p class="empty">{esc(month_title(month))}没有医保扣款。</p></section>')
-        return
-    parts.append(f'<p class="meta">{esc(RULE + MONTH_RULE)}</p>')
-    parts.append('<table><thead><tr><th>医师代码</th><th>姓名</th><th>科室</th><th class="num">扣款笔数</th>'
-                 '<th class="num">扣款金额（元）</th><th class="num">涉及处方数</th></tr></thead><tbody>')
-    for row in table_rows(summary):
-        parts.append(f'<tr><td class="code">{esc(row[1])}</td><td class="nowrap">{esc(row[2])}</td>'
-                     f'<td>{esc(row[3] or "—")}</td>{_cell(row[4])}<td class="num">{esc(row[5])}</td>{_cell(row[6])}</tr>')
-    total = totals_row(summary)
-    parts.append(f'</tbody><tfoot><tr><td colspan="3">合计（{esc(total[2])}）</td>{_cell(total[4])}'
-                 f'<td class="num">{esc(total[5])}</td>{_cell(total[6])}</tr></tfoot></table>')
-    for note in summary.notes():
-        parts.append(f'<p class="callout">{esc(note)}</p>')
-    parts.append("</section>")
-
-
-__all__ = ["render_month_report", "ReportError", "month_title"]
+    ``check_titles`` maps check ids to their Chinese titles (unknown ids are shown as is).
+    Raises :class:`ReportError` (a ``ValueError``) when the month was never audited.
+    """
+    return render("report.html", **month_report(conn, month, check_titles))

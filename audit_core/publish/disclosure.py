@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 
 from .. import months
+from ..audit.checks import describe
 from ..audit.ruleset import Ruleset
 from ..db.schema import now, transaction
 from ..errors import MenguiError
@@ -65,13 +66,13 @@ class Disclosure:
     changes: list[str] = field(default_factory=list)  # what changed against the previous revision
     # 不合理 verdicts under appeal (申诉中): counted until the 复审; internal, never printed on the list
     appeals_pending: int = 0
-    rules: list[str] = field(default_factory=list)  # the ladder's own explanation, one line per level
+    rules: list[str] = field(default_factory=list)  # the ladder's own explanation, a line per level
+    # the checks whose flags count toward the list, as (title, description) in the ruleset's own numbers
+    checks: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def title(self) -> str:
         return f"{months.title(self.month)}门规不合理处方医师公示名单"
-
-
 
 
 @dataclass
@@ -81,6 +82,28 @@ class PublishResult:
     ladder: Ladder
     # later months whose lists were computed before an earlier month's list changed (to disclose again)
     stale: dict[str, list[str]] = field(default_factory=dict)
+
+
+def described_checks(conn: sqlite3.Connection, ruleset: Ruleset | None, ids=None) -> dict[str, tuple[str, str]]:
+    """check id → (title, description) for the ruleset's checks (or ``ids``), in its own numbers: the
+    registered check describes itself with the ruleset's parameters; without a ruleset, or for a check
+    no installed plugin provides any more, what the ``checks`` table recorded when it last ran."""
+    registered = get_checks() if ruleset is not None else {}
+    wanted = list(ruleset.checks if ids is None else ids)
+    recorded = {r[0]: (r[1], r[2] or "") for r in conn.execute("SELECT check_id, title, description FROM checks")}
+    described = {}
+    for cid in wanted:
+        if cid in registered:
+            described[cid] = (registered[cid].title, describe(registered[cid], ruleset))
+        elif cid in recorded:
+            described[cid] = recorded[cid]
+    return described
+
+
+def counting_checks(conn: sqlite3.Connection, ruleset: Ruleset) -> list[tuple[str, str]]:
+    """(title, description) of the ruleset's checks whose flags can count (monitoring checks never do)."""
+    counting = [cid for cid, config in ruleset.checks.items() if not config.monitoring]
+    return list(described_checks(conn, ruleset, counting).values())
 
 
 def ladder_for(ruleset: Ruleset) -> Ladder:
@@ -198,6 +221,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
     rs = ruleset_for_month(conn, month, ruleset)
     ladder = ladder_for(rs)
     policy, rules = ladder.explain(rs.ladder)
+    checks = counting_checks(conn, rs)
     pending, appeals_pending = pending_counts(conn, month)
     if require_reviewed and pending:
         raise MenguiError(f"{month} 还有 {pending} 条标记待药事委员会审核（--require-reviewed 要求全部审核完毕）")
@@ -215,7 +239,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
         info = conn.execute("SELECT created_at, changes FROM disclosure_revisions WHERE month = ? AND revision = ?",
                             (month, last)).fetchone()
         disclosure = Disclosure(month, last, old, pending, ladder.title, policy, rs.title, info["created_at"],
-                                json.loads(info["changes"] or "[]"), appeals_pending, rules)
+                                json.loads(info["changes"] or "[]"), appeals_pending, rules, checks)
         with transaction(conn):
             _mark_computed(conn, month, False, now())
         return PublishResult(disclosure, False, ladder, stale_months(conn))
@@ -239,7 +263,7 @@ def disclose_month(conn: sqlite3.Connection, month: str, *, ruleset: str | None 
         _record_revocations(conn, month, rows, revision, created)
         _mark_computed(conn, month, True, created)
     disclosure = Disclosure(month, revision, rows, pending, ladder.title, policy, rs.title, created, changes,
-                            appeals_pending, rules)
+                            appeals_pending, rules, checks)
     return PublishResult(disclosure, True, ladder, stale_months(conn))
 
 

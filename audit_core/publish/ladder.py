@@ -36,8 +36,9 @@ class LadderEntry:
 @dataclass
 class Ladder:
     """A disclosure ladder. It speaks for itself on the lists: ``policy`` is the sentence printed on
-    them and ``rules`` one line per level; both may name the ruleset's ``[ladder]`` settings in
-    braces (``"连续 {months_to_name} 个月"``), so a city's own numbers are what people read."""
+    them and ``rules`` its explanation, one line per level (then any line on how levels are counted);
+    both may name the ruleset's ``[ladder]`` settings in braces (``"连续 {months_to_name} 个月"``), so
+    a city's own numbers are what people read."""
 
     name: str
     title: str
