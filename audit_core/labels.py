@@ -24,7 +24,7 @@ STATUS_LABELS = {"pending": "待审核", "unreasonable": "不合理", "reasonabl
 #: what each status means, for a reader who has not met it before
 STATUS_HINTS = {"pending": "须药事委员会审核后才计入", "unreasonable": "计入不合理处方",
                 "reasonable": "不计入", "unreasonable_unreviewed": "无须审核即计入，委员会尚未改判",
-                "monitoring": "监测规则的标记，仅供参考，从不计入不合理处方与三级公示"}
+                "monitoring": "监测规则的标记，仅供参考，从不计入不合理处方与公示名单"}
 
 VERDICT_LABELS = {"unreasonable": "不合理", "reasonable": "合理"}
 APPEAL_LABELS = {"pending": "申诉中（待复审）", "upheld": "复审维持不合理", "overturned": "复审改判合理"}
