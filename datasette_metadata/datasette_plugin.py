@@ -11,7 +11,7 @@ from __future__ import annotations
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-from mengui_core.labels import APPEAL_LABELS
+from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
 
 from . import pages, sessions, web
 from .metadata import public_tables
@@ -69,13 +69,18 @@ WEB_BUSY_TIMEOUT_MS = 120_000  # a web verdict waits for a load's or an audit's 
 
 @hookimpl
 def prepare_connection(conn, database, datasette):
+    """Every connection Datasette opens waits for a writer, and speaks the vocabulary: the canned
+    queries show labels with ``mg_label(kind, key)`` and money with ``mg_yuan(fen)``."""
     conn.execute(f"PRAGMA busy_timeout = {WEB_BUSY_TIMEOUT_MS}")
+    register_sql_functions(conn)
 
 
 @hookimpl
 def prepare_jinja2_environment(env, datasette):
-    """``mg_param_label(name)`` in templates: the Chinese label of a canned query's form field, from the
-    metadata's ``plugins: mengui: param_labels`` (the field's name itself when it has none)."""
+    """The same vocabulary in templates (``mg_label(kind, key)``), and ``mg_param_label(name)``: the
+    Chinese label of a canned query's form field, from the metadata's ``plugins: mengui: param_labels``
+    (the field's name itself when it has none)."""
+    env.globals["mg_label"] = label
 
     def param_label(name: str) -> str:
         labels = (datasette.plugin_config("mengui") or {}).get("param_labels") or {}

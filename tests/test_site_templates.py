@@ -193,6 +193,13 @@ def test_the_home_page_the_log_out_page_and_datasettes_messages(ds, member):
         assert words in page and message not in page, message
 
 
+def test_the_sites_connections_speak_the_vocabulary(ds, member):
+    """prepare_connection registers mengui_core.labels' SQL functions on every connection of the site."""
+    sql = "select mg_label('status', 'monitoring') as s, mg_label('appeal', 'upheld') as a, mg_yuan(123456789) as y"
+    answer = json.loads(get(ds, "/mengui.json?_shape=array&sql=" + quote_plus(sql), member))
+    assert answer == [{"s": "监测（不计入）", "a": "复审维持不合理", "y": "1,234,567.89"}]
+
+
 # ---------------------------------------------------------------- the overrides follow Datasette's own
 
 # The Datasette templates (0.65.5) that datasette_metadata/templates/ overrides, as they were when the
