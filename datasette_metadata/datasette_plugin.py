@@ -1,5 +1,6 @@
 """mengui's Datasette plugin: its hooks, and nothing else (the pages are in ``pages``, logins in
-``sessions``, the site's guard in ``web``).
+``sessions``, the site's guard in ``web``; Datasette's own pages speak Chinese through the template
+overrides in ``templates/``, which `mengui serve` passes as Datasette's template directory).
 
 Registered through Datasette's own ``datasette`` entry-point group. It only acts on
 databases that hold mengui's ``flags`` table.
@@ -7,12 +8,10 @@ databases that hold mengui's ``flags`` table.
 
 from __future__ import annotations
 
-import re
-
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
-from mengui_core.labels import APPEAL_LABELS
+from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
 
 from . import pages, sessions, web
 from .metadata import public_tables
@@ -70,7 +69,24 @@ WEB_BUSY_TIMEOUT_MS = 120_000  # a web verdict waits for a load's or an audit's 
 
 @hookimpl
 def prepare_connection(conn, database, datasette):
+    """Every connection Datasette opens waits for a writer, and speaks the vocabulary: the canned
+    queries show labels with ``mg_label(kind, key)`` and money with ``mg_yuan(fen)``."""
     conn.execute(f"PRAGMA busy_timeout = {WEB_BUSY_TIMEOUT_MS}")
+    register_sql_functions(conn)
+
+
+@hookimpl
+def prepare_jinja2_environment(env, datasette):
+    """The same vocabulary in templates (``mg_label(kind, key)``), and ``mg_param_label(name)``: the
+    Chinese label of a canned query's form field, from the metadata's ``plugins: mengui: param_labels``
+    (the field's name itself when it has none)."""
+    env.globals["mg_label"] = label
+
+    def param_label(name: str) -> str:
+        labels = (datasette.plugin_config("mengui") or {}).get("param_labels") or {}
+        return labels.get(name, name)
+
+    env.globals["mg_param_label"] = param_label
 
 
 @hookimpl
@@ -124,42 +140,9 @@ def menu_links(datasette, actor):
     return links
 
 
-# Datasette 0.65's own interface words, in the committee's language. Applied to HTML pages only,
-# and only to these exact markup fragments, never to data.
-UI_WORDS = [
-    (re.compile(r"Custom SQL query returning more than ([\d,]+) rows"), r"查询结果：超过 \1 行"),
-    (re.compile(r"Custom SQL query returning ([\d,]+) rows?"), r"查询结果：\1 行"),
-    (re.compile(r"<h3>Custom SQL query"), "<h3>查询"),
-    (re.compile(r'(<a href="[^"]*">)hide(</a>)'), r"\1隐藏 SQL\2"),
-    (re.compile(r'(<a href="[^"]*">)show(</a>)'), r"\1显示 SQL\2"),
-    (re.compile(r"<h3>Query parameters</h3>"), "<h3>查询条件</h3>"),
-    (re.compile(r'value="Run SQL"'), 'value="查询"'),
-    (re.compile(r">Format SQL<"), ">格式化 SQL<"),
-    (re.compile(r">Edit SQL<"), ">编辑 SQL<"),
-    (re.compile(r'<p class="export-links">This data as '), '<p class="export-links">导出：'),
-    (re.compile(r'<p class="zero-results">0 results</p>'), '<p class="zero-results">没有记录</p>'),
-    (re.compile(r">Log out<"), ">退出登录<"),
-    (re.compile(r'value="Log out"'), 'value="退出登录"'),
-    (re.compile(r"Powered by (<a [^>]*>Datasette</a>)"), r"基于 \1"),
-    (re.compile(r"&middot; Queries took ([\d.]+)ms"), r"&middot; 查询用时 \1 毫秒"),
-    (re.compile(r"Query executed, (\d+) rows? affected"), r"已执行，影响 \1 行"),
-]
-# canned-query form fields: the label changes, the field name the query uses does not
-PARAM_LABELS = {"month": "月份（YYYY-MM）", "doctor_code": "医师代码或姓名", "rx_id": "处方号", "check_id": "规则编号",
-                "verdict": "结论（不合理 / 合理）", "note": "审核意见"}
-UI_WORDS += [(re.compile(rf'(<label for="qp\d+">){name}(</label>)'), rf"\g<1>{label}\g<2>")
-             for name, label in PARAM_LABELS.items()]
-
-
-def translate_html(html: str) -> str:
-    for pattern, replacement in UI_WORDS:
-        html = pattern.sub(replacement, html)
-    return html
-
-
 @hookimpl
 def asgi_wrapper(datasette):
-    return lambda app: web.Guard(app, datasette, translate_html)
+    return lambda app: web.Guard(app, datasette)
 
 
 @hookimpl(tryfirst=True)

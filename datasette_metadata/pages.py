@@ -7,7 +7,7 @@ import json
 from datasette.utils.asgi import Forbidden, Response
 from markupsafe import Markup
 
-from mengui_core.labels import APPEAL_LABELS, KIND_LABELS, STATUS_LABELS
+from mengui_core.labels import APPEAL_LABELS, KIND_LABELS, STATUS_LABELS, VERDICT_LABELS
 from mengui_core.money import format_yuan
 
 from .site import forbidden as _forbidden, is_reviewer, mengui_database, rows as _rows
@@ -98,7 +98,7 @@ async def review(request, datasette):
         "database": db.name, "flag": flag, "rx": rx, "related": related, "certifications": certifications,
         "billed": billed, "same_visit": same_visit, "history": history, "other_flags": other_flags,
         "appeal": appeal,
-        "verdict_labels": {"unreasonable": "不合理", "reasonable": "合理"},
+        "verdict_labels": VERDICT_LABELS,
     }, request=request))
 
 

@@ -7,8 +7,9 @@ browser told to forget it; Datasette's pages about itself (versions, plugins, da
 settings, …) are for admins only; a POST body is limited in size.
 
 Responses: security headers on every one; every cookie HttpOnly and SameSite=Lax (and Secure over
-HTTPS); Datasette's English words in HTML pages translated; SQLite's English errors (``database is
-locked``) replaced by Chinese ones in pages and JSON; formula-like cells of every CSV neutralised.
+HTTPS); SQLite's English errors (``database is locked``) replaced by Chinese ones in pages and JSON;
+formula-like cells of every CSV neutralised. Nothing else in a page's body is changed: Datasette's
+own pages speak Chinese through the template overrides in ``templates/``, not by rewriting HTML.
 """
 
 from __future__ import annotations
@@ -109,8 +110,8 @@ class CsvNeutraliser:
 class Guard:
     """The ASGI middleware (see the module's description)."""
 
-    def __init__(self, app, datasette, translate_html):
-        self.app, self.datasette, self.translate_html = app, datasette, translate_html
+    def __init__(self, app, datasette):
+        self.app, self.datasette = app, datasette
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -171,7 +172,6 @@ class Guard:
 
     def _responder(self, send, path: str, https: bool, clear: bool):
         state: dict = {}
-        translate_html = self.translate_html
 
         async def respond(message):
             if message["type"] == "http.response.start":
@@ -203,10 +203,10 @@ class Guard:
                 state["chunks"].append(message.get("body", b""))
                 if message.get("more_body"):
                     return
-                text = b"".join(state["chunks"]).decode("utf-8", errors="replace")
-                if state["mode"] == "html":
-                    text = translate_html(text)
-                body = _chinese_errors(text).encode("utf-8")
+                body = b"".join(state["chunks"])
+                text = body.decode("utf-8", errors="replace")
+                if (chinese := _chinese_errors(text)) != text:  # otherwise the body goes out byte for byte
+                    body = chinese.encode("utf-8")
                 headers = [(k, v) for k, v in state["start"]["headers"] if k.lower() != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
                 await send({**state["start"], "headers": headers})

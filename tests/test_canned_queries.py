@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from mengui_core.demo.story import run_demo
+from mengui_core.labels import register_sql_functions
 
 METADATA_PATH = Path(__file__).resolve().parents[1] / "datasette_metadata" / "metadata.yaml"
 DB_KEY = "mengui"
@@ -25,9 +26,10 @@ ADMIN_ONLY = {"role": "admin"}
 PUBLIC = {"disclosures", "checks", "monthly_statistics", "department_statistics"}
 PUBLIC_QUERIES = {"monthly_statistics", "department_statistics"}
 HIDDEN = {"settings", "_migrations", "loads"}
-STATUS_LABELS = {"待审核", "不合理", "合理", "计入未复核", "监测"}
+# the site says what the report says (mengui_core.labels.STATUS_LABELS): 监测（不计入）, not the site-only 监测
+STATUS_LABELS = {"待审核", "不合理", "合理", "计入未复核", "监测（不计入）"}
 REVIEW_PATH = re.compile(r"^/-/review/[^/]+/[a-z0-9_]+$")
-YUAN = re.compile(r"^-?\d+\.\d{2}$")
+YUAN = re.compile(r"^-?\d{1,3}(,\d{3})*\.\d{2}$")  # mg_yuan: 元 with two decimals, grouped (1,234.50)
 CJK = re.compile(r"[\u4e00-\u9fff]")
 MONEY_WORDS = ("金额", "限额", "超出", "扣款", "支付")
 
@@ -85,6 +87,7 @@ def queries(database) -> dict:
 def conn(demo_db):
     connection = sqlite3.connect(demo_db, isolation_level=None)
     connection.row_factory = sqlite3.Row
+    register_sql_functions(connection)  # mg_label, mg_yuan: what the site's prepare_connection adds
     yield connection
     connection.close()
 
@@ -175,7 +178,7 @@ def record(db: Path, sql: str, **params):
 
 
 def yuan(fen: int) -> str:
-    return f"{Decimal(fen) / 100:.2f}"
+    return f"{Decimal(fen) / 100:,.2f}"
 
 
 def all_allows(metadata):
@@ -616,11 +619,28 @@ def test_money_is_shown_in_yuan(conn, queries, name):
         if "元" in column:
             for row in rows:
                 assert row[index] is None or YUAN.match(row[index]), f"{name}.{column} = {row[index]!r}"
-    # every *_fen column the SQL selects goes through printf('%.2f', … / 100.0)
-    for match in re.finditer(r"printf\('%\.2f',\s*([^;]*?)\)\s*(?:END\s+)?AS\s+\"?([^\s,\"]+)", sql):
-        assert "/ 100.0" in match.group(1) and "元" in match.group(2), match.group(0)
+    # every *_fen column the SQL selects goes through mg_yuan (integer 分 → 元), never through floats
+    assert not re.search(r"/\s*100\.0", sql), f"{name}: money divided as a float"
+    for match in re.finditer(r"mg_yuan\((.*?)\)\s*(?:END\s+)?AS\s+\"?([^\s,\"]+)", sql):
+        assert "元" in match.group(2), match.group(0)
     fen_aliases = re.findall(r"\b\w+_fen\s+AS\s+\"?([^\s,\"]+)", sql)
     assert not fen_aliases, f"{name}: raw 分 columns {fen_aliases}"
+
+
+# ---------------------------------------------------------------- one vocabulary
+
+
+@pytest.mark.parametrize("name", READ_QUERIES)
+def test_read_queries_take_their_words_from_the_vocabulary(queries, name):
+    """No read query spells a label of mengui_core.labels itself: mg_label says it, as the report does."""
+    from mengui_core import labels
+
+    sql = queries[name]["sql"]
+    for vocabulary in (labels.STATUS_LABELS, labels.APPEAL_LABELS, labels.ACTION_LABELS, labels.LEVEL_LABELS,
+                       labels.VERDICT_LABELS):
+        for word in vocabulary.values():
+            assert f"'{word}'" not in sql, f"{name} spells {word!r}: use mg_label"
+        assert not re.search(r"WHEN\s+'(%s)'" % "|".join(map(str, vocabulary)), sql), name
 
 
 # ---------------------------------------------------------------- permissions
@@ -659,6 +679,9 @@ def test_public_things_are_exactly_the_aggregates(queries):
 def _datasette(db_path: Path, metadata: dict):
     from datasette.app import Datasette
 
+    from mengui_datasette.server import ensure_plugins
+
+    ensure_plugins()  # the canned queries call mengui's SQL functions (mg_label, mg_yuan), as with `datasette`
     ds = Datasette([str(db_path)], metadata=metadata)
     asyncio.run(ds.invoke_startup())
     return ds

@@ -67,8 +67,8 @@ def register_datasette_metadata(register):
         "hide_sql": True,
         "sql": """
             SELECT f.rx_id AS 处方号, f.rx_date AS 开方日期, f.doctor_code AS 医师代码, f.department AS 科室,
-                   printf('%.2f', f.amount_fen / 100.0) AS "当月累计（元）",
-                   printf('%.2f', f.limit_fen / 100.0) AS "每月限额（元）", f.detail AS 原因,
+                   mg_yuan(f.amount_fen) AS "当月累计（元）",
+                   mg_yuan(f.limit_fen) AS "每月限额（元）", f.detail AS 原因,
                    '/-/review/' || f.rx_id || '/' || f.check_id AS 审核
             FROM flags f
             WHERE f.check_id = 'monthly_cap'
