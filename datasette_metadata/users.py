@@ -15,6 +15,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 
+import sqlite_utils
 from datasette_auth_passwords.utils import hash_password
 
 from mengui_core.errors import MenguiError
@@ -41,24 +42,28 @@ class User:
         return hmac.new(secret.encode("utf-8"), text, hashlib.sha256).hexdigest()[:32]
 
 
-def _connect(db_path, *, path=None) -> sqlite3.Connection:
+#: the users table, and the columns a users file of an earlier version may lack (with their defaults)
+USER_COLUMNS = {"name": str, "display_name": str, "role": str, "password_hash": str, "created_at": str,
+                "disabled": int, "session_key": str}
+ADDED_LATER = {"disabled": 0, "session_key": ""}
+
+
+def _open(db_path, *, path=None) -> sqlite_utils.Database:
+    """The users file (created owner-only), with its tables as this version has them."""
     path = path or users_path(db_path)
     if not path.exists():
         create_private(path)  # password hashes and the signing secret: owner-only
     make_private(*with_side_files(path))
-    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
-    conn.row_factory = sqlite3.Row
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS users (name TEXT PRIMARY KEY, display_name TEXT NOT NULL, role TEXT NOT NULL, "
-        "password_hash TEXT NOT NULL, created_at TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, "
-        "session_key TEXT NOT NULL DEFAULT '')"
-    )
-    columns = {row["name"] for row in conn.execute("PRAGMA table_info(users)")}
-    for column, definition in (("disabled", "INTEGER NOT NULL DEFAULT 0"), ("session_key", "TEXT NOT NULL DEFAULT ''")):
-        if column not in columns:  # a users file of an earlier version
-            conn.execute(f"ALTER TABLE users ADD COLUMN {column} {definition}")
-    conn.execute("CREATE TABLE IF NOT EXISTS secrets (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-    return conn
+    db = sqlite_utils.Database(sqlite3.connect(path, isolation_level=None, timeout=30))
+    users = db["users"]
+    if not users.exists():
+        users.create(USER_COLUMNS, pk="name", not_null=set(USER_COLUMNS), defaults=ADDED_LATER)
+    else:
+        for column, default in ADDED_LATER.items():
+            if column not in users.columns_dict:
+                users.add_column(column, type(default), not_null_default=default)
+    db["secrets"].create({"key": str, "value": str}, pk="key", not_null={"value"}, if_not_exists=True)
+    return db
 
 
 def add_user(db_path, name: str, password: str, role: str = "committee", display_name: str | None = None,
@@ -69,35 +74,52 @@ def add_user(db_path, name: str, password: str, role: str = "committee", display
         raise MenguiError(f"用户名「{name}」无效：2–32 个字母、数字、汉字、下划线、点或减号")
     if len(password or "") < 8:
         raise MenguiError("密码至少 8 个字符")
-    conn = _connect(db_path)
-    exists = conn.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone()
-    if exists and not replace:
-        raise MenguiError(f"用户 {name} 已存在；如需重设密码请加 --replace")
-    user = User(name, display_name or name, role, hash_password(password), now())
-    conn.execute(
-        "INSERT INTO users (name, display_name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (name) DO UPDATE SET display_name = excluded.display_name, "
-        "role = excluded.role, password_hash = excluded.password_hash",
-        (user.name, user.display_name, user.role, user.password_hash, user.created_at),
-    )
-    conn.close()
-    return user
+    db = _open(db_path)
+    try:
+        user = User(name, display_name or name, role, hash_password(password), now())
+        if _exists(db["users"], name):
+            if not replace:
+                raise MenguiError(f"用户 {name} 已存在；如需重设密码请加 --replace")
+            db["users"].update(name, {"display_name": user.display_name, "role": user.role,
+                                      "password_hash": user.password_hash})
+        else:
+            db["users"].insert({"name": user.name, "display_name": user.display_name, "role": user.role,
+                                "password_hash": user.password_hash, "created_at": user.created_at})
+        return user
+    finally:
+        db.close()
+
+
+def _exists(table, name: str) -> bool:
+    try:
+        table.get(name)
+        return True
+    except sqlite_utils.db.NotFoundError:
+        return False
 
 
 def remove_user(db_path, name: str) -> None:
-    conn = _connect(db_path)
-    if conn.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount == 0:
-        raise MenguiError(f"没有用户 {name}")
-    conn.close()
+    db = _open(db_path)
+    try:
+        if not _exists(db["users"], name):
+            raise MenguiError(f"没有用户 {name}")
+        db["users"].delete(name)
+    finally:
+        db.close()
 
 
 def set_disabled(db_path, name: str, disabled: bool) -> None:
     """Disable a login (its sessions end at once) or enable it again."""
-    conn = _connect(db_path)
-    if conn.execute("UPDATE users SET disabled = ?, session_key = CASE WHEN ? THEN ? ELSE session_key END "
-                    "WHERE name = ?", (int(disabled), int(disabled), secrets.token_hex(16), name)).rowcount == 0:
-        raise MenguiError(f"没有用户 {name}")
-    conn.close()
+    db = _open(db_path)
+    try:
+        change = {"disabled": int(disabled)}
+        if disabled:  # re-enabling later must not bring an old session back
+            change["session_key"] = secrets.token_hex(16)
+        db["users"].update(name, change)
+    except sqlite_utils.db.NotFoundError as ex:
+        raise MenguiError(f"没有用户 {name}") from ex
+    finally:
+        db.close()
 
 
 def list_users(db_path) -> list[User]:
@@ -108,34 +130,34 @@ def list_users(db_path) -> list[User]:
 
 def read_users(path) -> tuple[list[User], str | None]:
     """Every login in the users file ``path`` and its signing secret (None before the first serve)."""
-    conn = _connect(None, path=path)
+    db = _open(None, path=path)
     try:
-        users = [User(**dict(row)) for row in conn.execute(
-            "SELECT name, display_name, role, password_hash, created_at, disabled, session_key FROM users "
-            "ORDER BY name")]
-        row = conn.execute("SELECT value FROM secrets WHERE key = 'datasette'").fetchone()
-        return users, (row[0] if row else None)
+        users = [User(**{column: row[column] for column in USER_COLUMNS}) for row in db["users"].rows_where(order_by="name")]
+        secret = next(db["secrets"].rows_where("key = ?", ["datasette"]), None)
+        return users, (secret["value"] if secret else None)
     finally:
-        conn.close()
+        db.close()
 
 
 def cookie_secret(db_path) -> str:
     """A signing secret kept with the logins, so sessions survive a restart."""
-    conn = _connect(db_path)
-    row = conn.execute("SELECT value FROM secrets WHERE key = 'datasette'").fetchone()
-    if row is None:
+    db = _open(db_path)
+    try:
+        secret = next(db["secrets"].rows_where("key = ?", ["datasette"]), None)
+        if secret is not None:
+            return secret["value"]
         value = secrets.token_hex(32)
-        conn.execute("INSERT INTO secrets VALUES ('datasette', ?)", (value,))
-    else:
-        value = row[0]
-    conn.close()
-    return value
+        db["secrets"].insert({"key": "datasette", "value": value})
+        return value
+    finally:
+        db.close()
 
 
 def rotate_secret(db_path) -> None:
     """A new signing secret: every session of every user ends at once (restart ``mengui serve`` so
     that new cookies are signed with it too)."""
-    conn = _connect(db_path)
-    conn.execute("INSERT INTO secrets VALUES ('datasette', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                 (secrets.token_hex(32),))
-    conn.close()
+    db = _open(db_path)
+    try:
+        db["secrets"].upsert({"key": "datasette", "value": secrets.token_hex(32)}, pk="key")
+    finally:
+        db.close()

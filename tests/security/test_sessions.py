@@ -258,3 +258,23 @@ def test_failed_logins_are_throttled_with_backoff_and_the_real_user_gets_back_in
         outcomes = [r[0] for r in sqlite3.connect(demo.db_path).execute(
             "SELECT outcome FROM login_events WHERE address = ? ORDER BY id", (attacker,))]
     assert "throttled" in outcomes and outcomes[-1] == "success"
+
+
+def test_a_users_file_of_an_earlier_version_keeps_its_logins(tmp_path):
+    """Before sessions could be ended, the users table had no ``disabled`` or ``session_key``."""
+    from mengui_datasette.users import add_user, list_users, set_disabled
+    from mengui_core.db.schema import users_path
+
+    db = tmp_path / "old.db"
+    old = sqlite3.connect(users_path(db))
+    old.execute("CREATE TABLE users (name TEXT PRIMARY KEY, display_name TEXT NOT NULL, role TEXT NOT NULL, "
+                "password_hash TEXT NOT NULL, created_at TEXT NOT NULL)")
+    old.execute("INSERT INTO users VALUES ('wangli', '王立', 'committee', 'pbkdf2_sha256$1$x$y', '2026-01-01')")
+    old.commit()
+    old.close()
+    assert [(u.name, u.display_name, u.disabled, u.session_key) for u in list_users(db)] == [("wangli", "王立", 0, "")]
+    set_disabled(db, "wangli", True)
+    add_user(db, "zhaomin", "password-2026", "admin", "赵敏")
+    users = {u.name: u for u in list_users(db)}
+    assert users["wangli"].disabled == 1 and users["wangli"].session_key
+    assert users["zhaomin"].role == "admin" and users["zhaomin"].disabled == 0
