@@ -23,7 +23,14 @@ def test_audit_flags_exactly_the_planted_violations(tmp_path):
         expected = {(rx, case["check_id"]) for case in planted if case["check_id"] for rx in case["rx_ids"]}
         must_not = {rx for case in planted if not case["check_id"] for rx in case["rx_ids"]}
         found = {tuple(row) for row in conn.execute("SELECT rx_id, check_id FROM flags WHERE month = ?", (month,))}
-        assert found == expected, month
+        monitoring = {(rx, check): level for rx, check, level in conn.execute(
+            "SELECT rx_id, check_id, level FROM flags WHERE month = ? AND monitoring = 1", (month,))}
+        # every violation is planted, and every planted case is found
+        assert found - set(monitoring) == expected - set(monitoring) and expected <= found, month
+        # the statistical monitoring checks may also point at a doctor of the ordinary data (one whose
+        # planted over-cap visits raised his average, say): that is what they are for, but only mildly
+        noise = found - expected
+        assert noise <= set(monitoring) and {monitoring[flag] for flag in noise} <= {"提示"}, month
         assert not must_not & {rx for rx, _ in found}
         kinds = {check for _, check in expected}
         assert kinds == {"amount_cap", "duplicate_drug", "same_effect_drug", "uncertified",

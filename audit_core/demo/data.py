@@ -27,9 +27,8 @@ listed in the returned manifest so tests can compare an audit's flags with
 the truth.  Planted cases use their own patients, so they never interact
 with the normal data or with each other.  The cases of the monitoring checks
 (``revoked_doctor``, ``over_supply``, ``frequent_visits``, ``doctor_outlier``)
-come from a second random stream and two extra roster doctors (a 进修医师
-without the 定岗 qualification, a high-cost cardiologist), so the rest of the
-data is what it was before those checks existed.
+use two extra roster doctors (a 进修医师 without the 定岗 qualification, a
+high-cost cardiologist).
 
 Realistic quirks that loaders and checks must cope with: ~15 % of items have
 no national drug code (old HIS records, only the name identifies the drug),
@@ -1166,7 +1165,7 @@ class _Planter:
         self.record("uncertified", "uncertified", True, [rx],
                     note=f"the patient's only certification (M03900) ended {valid_to}, before this month")
 
-    # -- monitoring checks (planted with their own random stream, see build_demo_data) ---------
+    # -- monitoring checks ---------------------------------------------------------------------
     def unqualified_doctor(self, doctor: Doctor) -> None:
         patient = self.patient(["M03900"])
         rx = self.rx(patient, doctor, self.day(), ["M03900"],
@@ -1241,25 +1240,6 @@ def _assign_ids(prescriptions: list[Prescription]) -> list[Prescription]:
 EXTRA_DOCTORS = [Doctor("YS0899", "孟凡超", "全科医学科", qualified=False), Doctor("YS0199", "韩立军", "心血管内科")]
 
 
-def _plant_monitoring_cases(seed, months, doctors, by_dept, offenders, ids, factory, patients, planted) -> None:
-    """Cases for the monitoring checks (revoked_doctor, over_supply, frequent_visits, doctor_outlier).
-
-    They draw from their own random stream and come after everything else, so the normal data and the
-    original planted cases stay exactly what they were before these checks existed."""
-    rng = ids.rng = factory.rng = random.Random(seed + 1)
-    unqualified, outlier = EXTRA_DOCTORS
-    doctors.extend(EXTRA_DOCTORS)
-    for index, month in enumerate(months):
-        m_first, m_last = _month_bounds(month)
-        planter = _Planter(rng, factory, ids, by_dept, offenders, None, patients, m_first, m_last,
-                           index, len(months))
-        planter.unqualified_doctor(unqualified)
-        planter.over_supply()
-        planter.frequent_visits()
-        planter.doctor_outlier(outlier)
-        planted[month].extend(planter.cases)
-
-
 def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 600) -> DemoData:
     """Generate everything in memory (no I/O); ``write_demo_inputs`` writes it."""
     months = _validate_months(months)
@@ -1293,6 +1273,8 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
         "same_effect_cross": rng.choice(by_dept["全科医学科"]),
     }
     pool = _DoctorPool(rng, doctors, [d.code for d in offenders.values()])
+    unqualified, outlier = EXTRA_DOCTORS
+    doctors.extend(EXTRA_DOCTORS)  # on the roster, but only the monitoring cases below use them
     planted: dict[str, list[dict]] = {}
     for index, month in enumerate(months):
         m_first, m_last = _month_bounds(month)
@@ -1303,8 +1285,11 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
         planter.duplicates()
         planter.same_effect()
         planter.uncertified()
+        planter.unqualified_doctor(unqualified)
+        planter.over_supply()
+        planter.frequent_visits()
+        planter.doctor_outlier(outlier)
         planted[month] = planter.cases
-    _plant_monitoring_cases(seed, months, doctors, by_dept, offenders, ids, factory, patients, planted)
 
     prescriptions = _assign_ids(factory.all)
     for cases in planted.values():
