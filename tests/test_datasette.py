@@ -197,6 +197,29 @@ def test_duplicate_review_page_shows_the_other_prescription(ds, demo):
         assert text in table, text
 
 
+def legend_colours(html: str) -> dict[str, str]:
+    """label → fill of every chart legend entry on a page."""
+    return dict((label, fill) for fill, label in re.findall(
+        r'<g class="legend-item"><rect [^>]*fill="([^"]+)"[^>]*/><text [^>]*>([^<]+)</text></g>', html))
+
+
+def test_the_report_and_the_dashboard_give_each_check_one_colour(ds, demo):
+    from mengui_core.db.schema import connect
+    from mengui_core.outputs.report import render_month_report
+    from mengui_core.plugins import get_checks
+
+    titles = {c.id: c.title for c in get_checks().values()}
+    conn = connect(demo.db_path)
+    report = legend_colours(render_month_report(conn, demo.months[-1], titles))
+    conn.close()
+    dashboard = legend_colours(get(ds, "/-/dashboard", COMMITTEE).text)
+    shared = set(report) & set(dashboard) & set(titles.values())
+    assert len(shared) >= 4, (report, dashboard)
+    assert {t: report[t] for t in shared} == {t: dashboard[t] for t in shared}
+    # and each check its own: the built-in checks' colours are told apart
+    assert len({report[t] for t in shared}) == len(shared)
+
+
 def test_dashboard_draws_charts_for_the_committee(ds):
     html = get(ds, "/-/dashboard", COMMITTEE).text
     assert html.count("<svg") >= 2 and "公示阶梯现状" in html
