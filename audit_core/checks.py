@@ -54,7 +54,11 @@ def yuan_sql(expr: str) -> str:
 
 
 class AuditContext:
-    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: Ruleset):
+    """What a check's ``run`` gets: the lane's connection, the month, the ruleset, and the builder of
+    ``temp.audit_items`` (given by the runner when it makes the context; ``None``: no item table)."""
+
+    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: Ruleset,
+                 items_builder: Callable[["AuditContext", int], None] | None = None):
         self.conn = conn
         self.month = month
         self.start = start
@@ -63,7 +67,7 @@ class AuditContext:
         self.notes: list[str] = []
         self.check: Check | None = None
         self._items_min: int | None = None  # the disease bound audit_items was built for
-        self._items_builder: Callable[[int], None] | None = None
+        self._items_builder = items_builder
 
     # -- the current check's ruleset section
     @property
@@ -90,7 +94,7 @@ class AuditContext:
         """Build ``temp.audit_items`` for the patients with a prescription this month whose disease
         count is at least ``min_diseases`` (0: every patient). Rebuilt only if a lower bound is asked."""
         if self._items_builder and (self._items_min is None or min_diseases < self._items_min):
-            self._items_builder(min_diseases)
+            self._items_builder(self, min_diseases)
             self._items_min = min_diseases
 
     def add_flags(self, sql: str, params=()) -> int:
@@ -105,10 +109,46 @@ class AuditContext:
             from .errors import MenguiError
 
             raise MenguiError(f"规则 {self.check.id} 的查询缺少列 {'、'.join(sorted(missing))}（add_flags 至少需要 rx_id 和 detail）")
-        selected = ", ".join(c if c in columns else "NULL" for c in FLAG_COLUMNS)
+        selected = ", ".join(c if c in columns else f"NULL AS {c}" for c in FLAG_COLUMNS)
+        # Several rows for one prescription are merged as they arrive (details joined, the largest
+        # measure kept, evidence arrays concatenated; see MERGE): no sort of every flag afterwards.
         cursor = self.conn.execute(
-            f"INSERT INTO temp.new_flags (check_id, {', '.join(FLAG_COLUMNS)}) "
-            f"SELECT '{self.check.id}', {selected} FROM ({sql})",
+            f"INSERT INTO temp.new_flags (check_id, {', '.join(FLAG_COLUMNS)}, evidence_n) "
+            f"SELECT '{self.check.id}', *, evidence IS NOT NULL FROM (SELECT {selected} FROM ({sql})) "
+            f"WHERE true {MERGE}",
             params,
         )
         return cursor.rowcount
+
+
+def _inner(expr: str) -> str:
+    """A JSON array's text without its brackets; NULL when it is empty."""
+    return f"nullif(substr({expr}, 2, length({expr}) - 2), '')"
+
+
+#: How ``add_flags`` merges a row into the flag already there for the same (prescription, check):
+#: like GROUP BY with group_concat(detail, '；'), max() of the numbers, min(related_rx_id), and the
+#: evidence arrays joined into one (one evidence alone is kept as it is; ``evidence_n`` counts them).
+MERGE = f"""
+    ON CONFLICT (rx_id, check_id) DO UPDATE SET
+        detail = coalesce(detail || '；' || excluded.detail, detail, excluded.detail),
+        amount_fen = coalesce(max(amount_fen, excluded.amount_fen), amount_fen, excluded.amount_fen),
+        limit_fen = coalesce(max(limit_fen, excluded.limit_fen), limit_fen, excluded.limit_fen),
+        related_rx_id = coalesce(min(related_rx_id, excluded.related_rx_id), related_rx_id, excluded.related_rx_id),
+        measure = coalesce(max(measure, excluded.measure), measure, excluded.measure),
+        evidence = CASE WHEN excluded.evidence IS NULL THEN evidence
+                        WHEN evidence_n = 0 THEN excluded.evidence
+                        ELSE '[' || coalesce({_inner('evidence')} || ',' || {_inner('excluded.evidence')},
+                                             {_inner('evidence')}, {_inner('excluded.evidence')}) || ']' END,
+        evidence_n = evidence_n + (excluded.evidence IS NOT NULL)
+"""
+
+#: the table the checks of one lane write their flags to (``add_flags``), one row per (prescription, check)
+NEW_FLAGS = """CREATE TABLE {schema}.new_flags (
+    check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER, limit_fen INTEGER, related_rx_id TEXT,
+    measure REAL, evidence TEXT, evidence_n INTEGER, UNIQUE (rx_id, check_id))"""
+
+
+def create_new_flags(conn: sqlite3.Connection, schema: str = "temp") -> None:
+    conn.execute(f"DROP TABLE IF EXISTS {schema}.new_flags")
+    conn.execute(NEW_FLAGS.format(schema=schema))

@@ -475,6 +475,17 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         "ALTER TABLE flags ADD COLUMN evidence TEXT;\n"
         + FLAG_STATUS_8.replace("a.status AS appeal_status\n", "a.status AS appeal_status, f.evidence\n"),
     ),
+    # Migration 11 is another change's (hardening); the numbers only order the migrations.
+    (
+        12,
+        "audit step timings; one index on flags by month, check and level instead of two",
+        """
+        ALTER TABLE audit_runs ADD COLUMN steps TEXT;
+        DROP INDEX IF EXISTS flags_month_level;
+        DROP INDEX IF EXISTS flags_month;
+        CREATE INDEX flags_month ON flags (month, check_id, level_rank)
+        """,
+    ),
 ]
 
 

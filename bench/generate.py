@@ -19,7 +19,16 @@ Profiles (N is the number of prescriptions in the audited month, 2026-10):
     2 % of refills come too early (1–13 days beyond Jinan's tolerance of 7 days and 25 %), a second doctor of
     another department prescribes the same drug with three weeks or more still in hand (0.5 % of
     October visits of multi-disease patients), 3 % over-cap visits, 5 % of items without days of supply,
-    15 % without a drug code. ``manifest.json`` lists the October prescriptions of each kind.
+    15 % without a drug code. ``manifest.json`` lists the October prescriptions of each kind. With
+    ``--split``, each month's files go to a folder of their own (``2026-08/``, ``2026-09/``,
+    ``2026-10/``): the benchmark loads the earlier months untimed and times what a hospital does each
+    month, the load of the audited month and its audit.
+``flag-heavy``
+    one month of N prescriptions in which more than half are flagged: every patient has two or three
+    diseases, three to six visits in the month with doctors drawn at random, and each prescription
+    2–4 drugs drawn at random from the classes of the patient's diseases, with random days of supply
+    (7–30) and amounts (a third of the visits over the cap): duplicate and same-effect drugs
+    everywhere, many of them in both checks.
 
 Deterministic for a given N, profile and seed.
 """
@@ -287,6 +296,50 @@ def realistic(n_rx: int, out: Path, seed: int = 7) -> dict:
             **{k: len(v) for k, v in kinds.items() if k != "on_time"}}
 
 
+def flag_heavy(n_rx: int, out: Path, seed: int = 7) -> dict:
+    """One month where most prescriptions are flagged (see the module doc)."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    by_class: dict[str, list] = {}
+    for drug in DRUGS.values():
+        by_class.setdefault(drug.atc, []).append(drug)
+    multi = [(d, w) for d, w in DISEASE_SETS if len(d) >= 2]
+    n_doctors = max(20, n_rx // 500)
+    doctors = [(f"YS{i:05d}", f"医师{i:05d}", DEPARTMENTS[i % len(DEPARTMENTS)]) for i in range(n_doctors)]
+    cert_rows, rx_rows, item_rows = [], [], []
+    serial: dict[int, int] = {}
+    patient = 0
+    while len(rx_rows) < n_rx:
+        patient += 1
+        pid = f"3701{patient:012d}"
+        diseases = _weighted(rng, multi)
+        for code in diseases:
+            cert_rows.append((pid, code, "complication" if code == "M01609" else "disease", "2021-03-01", ""))
+        classes = [k for c in diseases for k in DISEASE_CLASSES[c] if k in by_class]
+        for day in sorted(rng.choices(range(1, DAYS + 1), k=rng.randint(3, 6))):
+            if len(rx_rows) >= n_rx:
+                break
+            serial[day] = serial.get(day, 0) + 1
+            rid = f"R{MONTH.replace('-', '')}{day:02d}{serial[day]:07d}"
+            doctor = rng.choice(doctors)
+            budget = rng.randint(30001, 40000) if rng.random() < 0.33 else rng.randint(3000, 28000)
+            drugs = [rng.choice(by_class[rng.choice(classes)]) for _ in range(rng.randint(2, 4))]
+            shares = [rng.randint(1, 10) for _ in drugs]
+            amounts = [budget * share // sum(shares) for share in shares]
+            amounts[-1] += budget - sum(amounts)
+            for line, (drug, fen) in enumerate(zip(drugs, amounts), 1):
+                product = drug.products[0]
+                code = "" if rng.random() < NO_CODE_SHARE else product.code
+                money = f"{fen // 100}.{fen % 100:02d}"
+                item_rows.append((rid, line, code, drug.name, product.spec, 1, product.unit, money, money,
+                                  rng.randint(7, 30)))
+            rx_rows.append((rid, f"{MONTH}-{day:02d} {rng.randint(8, 16):02d}:{rng.randint(0, 59):02d}:00", pid, "",
+                            "城镇职工医疗保险", doctor[0], doctor[2], ";".join(diseases),
+                            f"{budget // 100}.{budget % 100:02d}"))
+    _write(out, doctors, cert_rows, sorted(rx_rows), sorted(item_rows))
+    return {"prescriptions": len(rx_rows), "items": len(item_rows), "patients": patient}
+
+
 def _write(out: Path, doctors, cert_rows, rx_rows, item_rows) -> None:
     for name, header, rows in (
             ("doctors", ["doctor_code", "doctor_name", "department", "qualified"],
@@ -302,7 +355,7 @@ def _write(out: Path, doctors, cert_rows, rx_rows, item_rows) -> None:
             writer.writerows(rows)
 
 
-PROFILES = {"classic": classic, "realistic": realistic}
+PROFILES = {"classic": classic, "realistic": realistic, "flag-heavy": flag_heavy}
 
 
 def generate(n_rx: int, out: Path, seed: int = 7, profile: str = "classic") -> dict:
