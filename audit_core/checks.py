@@ -26,6 +26,7 @@ thresholds grade into warning levels) and ``evidence`` (JSON).
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -68,6 +69,7 @@ class AuditContext:
         self.check: Check | None = None
         self._items_min: int | None = None  # the disease bound audit_items was built for
         self._items_builder = items_builder
+        self.items_seconds = 0.0  # how long building audit_items took on this context
 
     # -- the current check's ruleset section
     @property
@@ -94,7 +96,9 @@ class AuditContext:
         """Build ``temp.audit_items`` for the patients with a prescription this month whose disease
         count is at least ``min_diseases`` (0: every patient). Rebuilt only if a lower bound is asked."""
         if self._items_builder and (self._items_min is None or min_diseases < self._items_min):
+            started = time.perf_counter()
             self._items_builder(self, min_diseases)
+            self.items_seconds += time.perf_counter() - started
             self._items_min = min_diseases
 
     def add_flags(self, sql: str, params=()) -> int:

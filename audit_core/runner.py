@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from .checks import AuditContext, Check
 from .errors import MenguiError
-from .lanes import Lanes, lane_count
+from .lanes import ITEMS, Lanes, lane_count
 from .plugins import get_checks, plugin_info
 from .ruleset import Ruleset, load as load_ruleset
 from .schema import now, transaction
@@ -250,8 +250,8 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
     # Resolve each distinct product (code + name) once — a few thousand, not millions of rows —
     # into everything the checks need about the drug, so each item costs one keyed lookup.
     catalog = ruleset.drug_catalog()
-    products = conn.execute(
-        "SELECT DISTINCT coalesce(i.drug_code, ''), i.drug_name FROM temp.window_rx w JOIN rx_items i ON i.rx_id = w.rx_id"
+    products = conn.execute(  # CROSS JOIN: the window's items only, never a scan of every item in the database
+        "SELECT DISTINCT coalesce(i.drug_code, ''), i.drug_name FROM temp.window_rx w CROSS JOIN rx_items i ON i.rx_id = w.rx_id"
     ).fetchall()
     resolved = {name: catalog.resolve(name) for name in {name for _, name in products}}
     conn.execute("CREATE TEMP TABLE drug_names (drug_code TEXT, drug_name TEXT, generic TEXT, atc TEXT)")
@@ -332,7 +332,7 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
                w.in_month, w.disease_count, k.code10_id, k.generic_id, k.effect_id, k.comparable,
                i.days_supply, coalesce(w.tol_days, k.tol_days), coalesce(w.tol_bp, k.tol_bp)
         FROM temp.window_rx w
-        JOIN rx_items i ON i.rx_id = w.rx_id
+        CROSS JOIN rx_items i ON i.rx_id = w.rx_id  -- the window's items only (SQLite would scan them all)
         JOIN temp.drug_keys k ON k.drug_code = coalesce(i.drug_code, '') AND k.drug_name = i.drug_name
         WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
         ORDER BY w.patient_id, w.seq, i.line_no
@@ -442,6 +442,8 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
             _run_check, progress, _last_seconds(conn))
         workspace.finish()
         step("checks")
+        if ITEMS in seconds:
+            steps["items"] = seconds.pop(ITEMS)  # part of the checks' time
         return _record(conn, ctx, checks, count, started, seconds, steps)
     finally:
         workspace.close()
@@ -450,10 +452,13 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
 def _last_seconds(conn: sqlite3.Connection) -> dict[str, float]:
     """How long each check took in the last finished audit (``audit_runs.checks``): the lanes start
     the longest first."""
-    row = conn.execute("SELECT checks FROM audit_runs WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1"
+    row = conn.execute("SELECT checks, steps FROM audit_runs WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1"
                        ).fetchone()
     try:
-        return {c["id"]: float(c["seconds"]) for c in json.loads(row[0]) if "seconds" in c} if row else {}
+        seconds = {c["id"]: float(c["seconds"]) for c in json.loads(row[0]) if "seconds" in c} if row else {}
+        if row and row[1] and "items" in json.loads(row[1]):
+            seconds[ITEMS] = float(json.loads(row[1])["items"])
+        return seconds
     except (ValueError, TypeError, KeyError):
         return {}
 

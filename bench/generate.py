@@ -1,7 +1,8 @@
 """Generate city-sized 门规 exports for the benchmark, in one of several month shapes (*profiles*).
 
     python bench/generate.py 100000 bench/data/100k                       # the classic profile
-    python bench/generate.py 100000 bench/data/realistic-100k --profile realistic
+    python bench/generate.py 100000 bench/data/realistic-100k --profile realistic [--split]
+    python bench/generate.py 100000 bench/data/flag-heavy-100k --profile flag-heavy
 
 Profiles (N is the number of prescriptions in the audited month, 2026-10):
 
@@ -190,7 +191,7 @@ def _refill_offset(rng, supply: int) -> tuple[int, str]:
     return rng.randint(0, LATE_MAX), "on_time"
 
 
-def realistic(n_rx: int, out: Path, seed: int = 7) -> dict:
+def realistic(n_rx: int, out: Path, seed: int = 7, split: bool = False) -> dict:
     """Three months of a hospital whose chronic patients refill the way real ones do (see the module doc)."""
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -289,7 +290,17 @@ def realistic(n_rx: int, out: Path, seed: int = 7) -> dict:
                     audited += 1
                 offset, track["timing"] = _refill_offset(rng, supply)
                 track["next"] = day + dt.timedelta(days=supply + offset)
-    _write(out, doctors, cert_rows, sorted(rx_rows), sorted(item_rows))
+    if split:  # one folder a month; the roster and the certifications with the first month
+        months = sorted({row[1][:7] for row in rx_rows})
+        for month in months:
+            folder = out / month
+            folder.mkdir(exist_ok=True)
+            key = "R" + month.replace("-", "")
+            _write(folder, doctors if month == months[0] else None, cert_rows if month == months[0] else None,
+                   sorted(r for r in rx_rows if r[1].startswith(month)),
+                   sorted(r for r in item_rows if r[0].startswith(key)))
+    else:
+        _write(out, doctors, cert_rows, sorted(rx_rows), sorted(item_rows))
     (out / "manifest.json").write_text(json.dumps({"month": MONTH, "kinds": kinds}, ensure_ascii=False),
                                        encoding="utf-8")
     return {"prescriptions": len(rx_rows), "audited": audited, "items": len(item_rows), "patients": patient,
@@ -341,14 +352,17 @@ def flag_heavy(n_rx: int, out: Path, seed: int = 7) -> dict:
 
 
 def _write(out: Path, doctors, cert_rows, rx_rows, item_rows) -> None:
+    """The four files (the roster and the certifications only when given)."""
     for name, header, rows in (
             ("doctors", ["doctor_code", "doctor_name", "department", "qualified"],
-             [(code, name, dept, 1) for code, name, dept in doctors]),
+             None if doctors is None else [(code, name, dept, 1) for code, name, dept in doctors]),
             ("certifications", ["patient_id", "disease_code", "kind", "valid_from", "valid_to"], cert_rows),
             ("prescriptions", ["rx_id", "rx_date", "patient_id", "patient_name", "insurance_type", "doctor_code",
                                "department", "disease_codes", "total_amount"], rx_rows),
             ("rx_items", ["rx_id", "line_no", "drug_code", "drug_name", "spec", "quantity", "unit", "unit_price",
                           "amount", "days_supply"], item_rows)):
+        if rows is None:
+            continue
         with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
@@ -358,7 +372,9 @@ def _write(out: Path, doctors, cert_rows, rx_rows, item_rows) -> None:
 PROFILES = {"classic": classic, "realistic": realistic, "flag-heavy": flag_heavy}
 
 
-def generate(n_rx: int, out: Path, seed: int = 7, profile: str = "classic") -> dict:
+def generate(n_rx: int, out: Path, seed: int = 7, profile: str = "classic", split: bool = False) -> dict:
+    if split:
+        return PROFILES[profile](n_rx, Path(out), seed, split=True)
     return PROFILES[profile](n_rx, Path(out), seed)
 
 
@@ -368,9 +384,13 @@ def main(argv=None) -> None:
     parser.add_argument("directory", type=Path, help="where the CSV files go")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="classic")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--split", action="store_true", help="realistic: one folder per month")
     args = parser.parse_args(argv)
+    if args.split and args.profile != "realistic":
+        parser.error("--split goes with --profile realistic")
     started = time.perf_counter()
-    print(generate(args.size, args.directory, args.seed, args.profile), f"{time.perf_counter() - started:.1f}s")
+    print(generate(args.size, args.directory, args.seed, args.profile, args.split),
+          f"{time.perf_counter() - started:.1f}s")
 
 
 if __name__ == "__main__":
