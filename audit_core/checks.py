@@ -47,6 +47,10 @@ class Check:
     # True when run() calls ctx.ensure_items(): such checks share one lane, which builds
     # temp.audit_items once (see lanes.py); a check that does not say so still works
     uses_items: bool = False
+    # True when the check's flags come from each patient's own items alone (it reads audit_items,
+    # item_spans and the catalog tables, nothing else): with several lanes every lane runs it over
+    # its share of the patients, and builds audit_items for that share only
+    by_patient: bool = False
 
 
 def yuan_sql(expr: str) -> str:
@@ -59,7 +63,8 @@ class AuditContext:
     ``temp.audit_items`` (given by the runner when it makes the context; ``None``: no item table)."""
 
     def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: Ruleset,
-                 items_builder: Callable[["AuditContext", int], None] | None = None):
+                 items_builder: Callable[["AuditContext", int], None] | None = None,
+                 share: tuple[int, int] = (0, 1)):
         self.conn = conn
         self.month = month
         self.start = start
@@ -67,9 +72,11 @@ class AuditContext:
         self.ruleset = ruleset
         self.notes: list[str] = []
         self.check: Check | None = None
-        self._items_min: int | None = None  # the disease bound audit_items was built for
         self._items_builder = items_builder
+        self._items_built: tuple[int, bool] | None = None  # (disease bound, for this lane's share only)
         self.items_seconds = 0.0  # how long building audit_items took on this context
+        #: (this lane, how many lanes): a ``by_patient`` check sees the patients of its lane's share
+        self.share = share
 
     # -- the current check's ruleset section
     @property
@@ -92,14 +99,24 @@ class AuditContext:
         if text not in self.notes:
             self.notes.append(text)
 
+    @property
+    def items_share(self) -> bool:
+        """True when ``audit_items`` holds only this lane's share of the patients (a ``by_patient``
+        check running on one of several lanes)."""
+        return self.share[1] > 1 and self.check is not None and self.check.by_patient
+
     def ensure_items(self, min_diseases: int = 0) -> None:
         """Build ``temp.audit_items`` for the patients with a prescription this month whose disease
-        count is at least ``min_diseases`` (0: every patient). Rebuilt only if a lower bound is asked."""
-        if self._items_builder and (self._items_min is None or min_diseases < self._items_min):
+        count is at least ``min_diseases`` (0: every patient) — for a ``by_patient`` check on one of
+        several lanes, those of the lane's share. Rebuilt only if it does not cover that already."""
+        if self._items_builder is None:
+            return
+        built = self._items_built
+        if built is None or min_diseases < built[0] or built[1] != self.items_share:
             started = time.perf_counter()
             self._items_builder(self, min_diseases)
             self.items_seconds += time.perf_counter() - started
-            self._items_min = min_diseases
+            self._items_built = (min_diseases, self.items_share)
 
     def add_flags(self, sql: str, params=()) -> int:
         """Insert the rows selected by ``sql`` as flags. ``rx_id`` and ``detail`` are required; the other

@@ -17,9 +17,11 @@ One snapshot: the runner's connection and every lane begin their read transactio
 write lock (the *gate*) keeps any other writer from committing between them, so the preparation
 and every check read the same state of the data even while a load commits beside the audit.
 
-Scheduling: checks that declare ``uses_items`` run in ruleset order on the first lane, which builds
-``audit_items`` once; every other check goes to a shared queue that all lanes (the first one when
-done with its own) take from, longest first. The flags do not depend on the lane that computed them.
+Scheduling: checks that declare ``by_patient`` (the drug checks: a patient's flags come from that
+patient's items alone) run on every lane, each over its share of the patients, with ``audit_items``
+built for that share; other checks that declare ``uses_items`` run in ruleset order on the first
+lane, which builds ``audit_items`` once; every other check goes to a shared queue that all lanes
+take from, longest first. The flags do not depend on the lane that computed them.
 
 ``MENGUI_AUDIT_LANES`` sets how many lanes run (default: two on a machine with two or more cores).
 """
@@ -154,25 +156,31 @@ class Lanes:
         for lane in self.lanes:
             create_new_flags(lane)
 
-    def run(self, checks: list[Check], ctx: AuditContext, make_context: Callable[[sqlite3.Connection], AuditContext],
+    def run(self, checks: list[Check], ctx: AuditContext,
+            make_context: Callable[[sqlite3.Connection, tuple[int, int]], AuditContext],
             run_check: Callable[[AuditContext, Check], float],
             progress=None, last_seconds: dict[str, float] | None = None) -> dict[str, float]:
-        """Run ``checks`` on the lanes, each with the context ``make_context`` makes for its connection;
-        afterwards ``ctx`` holds every check's notes, in ruleset order. Returns each check's seconds
-        (building ``audit_items`` not included) and under :data:`ITEMS` how long the first lane took
-        to build it.
+        """Run ``checks`` on the lanes, each with the context ``make_context`` makes for its connection
+        and its share (lane, lanes); afterwards ``ctx`` holds every check's notes, in ruleset order. Returns each check's seconds
+        (building ``audit_items`` not included; a ``by_patient`` check's longest lane) and under
+        :data:`ITEMS` the longest any lane took to build ``audit_items``.
         Call :meth:`finish` next: the flags are on the lanes until then.
 
-        The shared queue starts with the checks that took longest last time (``last_seconds``; new
-        ones first, in ruleset order), so that no lane is left with a long check at the end."""
-        own = deque(c for c in checks if c.uses_items)
+        Every lane first runs the ``by_patient`` checks over its share of the patients (one lane:
+        all of them), in ruleset order; then the first lane the other checks that use items; then all
+        take from the shared queue, which starts with the checks that took longest last time
+        (``last_seconds``; new ones first, in ruleset order), so that no lane is left with a long
+        check at the end."""
+        split = [c for c in checks if c.by_patient]
+        own = deque(c for c in checks if c.uses_items and not c.by_patient)
         last = last_seconds or {}
-        shared = deque(sorted((c for c in checks if not c.uses_items), key=lambda c: -last.get(c.id, float("inf"))))
-        self._balance(own, shared, last)
+        shared = deque(sorted((c for c in checks if not c.uses_items and not c.by_patient),
+                              key=lambda c: -last.get(c.id, float("inf"))))
         lock = threading.Lock()
         stop = threading.Event()
         notes: dict[str, list[str]] = {}
         seconds: dict[str, float] = {}
+        finished: dict[str, int] = {}  # how many lanes have run each check
         errors: list[BaseException] = []
 
         def next_check(first: bool) -> Check | None:
@@ -185,12 +193,14 @@ class Lanes:
 
         def report(tag: str, check: Check | None, payload) -> None:
             """What a lane reports, handled on the runner's thread."""
-            if tag == "done":
-                notes[check.id], seconds[check.id] = payload
-                if progress:
+            if tag == "done":  # a by_patient check reports from every lane: its notes joined, its longest time
+                notes.setdefault(check.id, []).extend(payload[0])
+                seconds[check.id] = max(seconds.get(check.id, 0.0), payload[1])
+                finished[check.id] = finished.get(check.id, 0) + 1
+                if progress and finished[check.id] == (len(self.lanes) if check.by_patient else 1):
                     progress(check)
             elif tag == "items":
-                seconds[ITEMS] = payload
+                seconds[ITEMS] = max(seconds.get(ITEMS, 0.0), payload)
             elif not errors:  # the first error stops the others (their statements are interrupted)
                 errors.append(payload)
                 stop.set()
@@ -199,16 +209,16 @@ class Lanes:
                         conn.interrupt()
 
         def lane(index: int, conn: sqlite3.Connection, send: Callable) -> None:
-            lane_ctx = make_context(conn)
+            lane_ctx = make_context(conn, (index, len(self.lanes)))
+            mine = deque(split)
             try:
-                while (check := next_check(index == 0)) is not None:
+                while (check := mine.popleft() if mine and not stop.is_set() else next_check(index == 0)) is not None:
                     before, items_before = len(lane_ctx.notes), lane_ctx.items_seconds
                     took = run_check(lane_ctx, check)
                     # a check's own seconds: building audit_items is counted apart (ITEMS)
                     took = max(0.0, round(took - (lane_ctx.items_seconds - items_before), 3))
                     send("done", check, (lane_ctx.notes[before:], took))
-                if index == 0:
-                    send("items", None, round(lane_ctx.items_seconds, 3))
+                send("items", None, round(lane_ctx.items_seconds, 3))
             except BaseException as ex:  # raised on the runner's thread, after every lane has stopped
                 send("error", None, ex)
 
@@ -242,23 +252,6 @@ class Lanes:
             for text in notes.get(check.id, []):
                 ctx.note(text)
         return seconds
-
-    def _balance(self, own: deque, shared: deque, last: dict[str, float]) -> None:
-        """Move checks that use items from the end of the first lane's list to the end of the shared
-        queue while that shortens the longer lane, by the last audit's seconds: a lane that takes one
-        builds its own ``audit_items`` first (``last[ITEMS]`` seconds). With most prescriptions
-        flagged, the drug checks alone outlast every other check together."""
-        others = len(self.lanes) - 1
-        if not self.threaded or others < 1 or ITEMS not in last or any(c.id not in last for c in (*own, *shared)):
-            return
-        first = last[ITEMS] + sum(last[c.id] for c in own)
-        rest = sum(last[c.id] for c in shared) / others
-        while len(own) > 1:
-            cost = last[own[-1].id]
-            if max(first - cost, rest + last[ITEMS] + cost) >= max(first, rest):
-                break
-            first, rest = first - cost, rest + last[ITEMS] + cost
-            shared.append(own.pop())
 
     def finish(self) -> None:
         """End every read transaction (the checks are done with the snapshot) and gather the flags on

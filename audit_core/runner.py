@@ -199,9 +199,12 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
               "lookback": f"-{lookback} days", "min_diseases": min_diseases}
     conn.execute(
         "CREATE TEMP TABLE item_patients AS SELECT DISTINCT patient_id FROM temp.audit_rx "
-        "WHERE disease_count >= :min_diseases",
+        "WHERE disease_count >= :min_diseases ORDER BY patient_id",
         params,
     )
+    if ctx.items_share:  # a by_patient check on one of several lanes: this lane's share of the patients
+        lane, lanes = ctx.share
+        conn.execute("DELETE FROM temp.item_patients WHERE (rowid - 1) % ? != ?", (lanes, lane))
     conn.execute("CREATE UNIQUE INDEX temp.item_patients_id ON item_patients (patient_id)")
     # the refill tolerance of the month's prescriptions billed under a disease with its own tolerance
     refill = ruleset.refill_tolerance
@@ -438,7 +441,8 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
         workspace.share()
         step("prepare")
         seconds = workspace.run(
-            checks, ctx, lambda lane: AuditContext(lane, month, start, end, ruleset, items_builder=_prepare_items),
+            checks, ctx, lambda lane, share: AuditContext(lane, month, start, end, ruleset, items_builder=_prepare_items,
+                                                          share=share),
             _run_check, progress, _last_seconds(conn))
         workspace.finish()
         step("checks")
@@ -452,13 +456,10 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
 def _last_seconds(conn: sqlite3.Connection) -> dict[str, float]:
     """How long each check took in the last finished audit (``audit_runs.checks``): the lanes start
     the longest first."""
-    row = conn.execute("SELECT checks, steps FROM audit_runs WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1"
+    row = conn.execute("SELECT checks FROM audit_runs WHERE finished_at IS NOT NULL ORDER BY run_id DESC LIMIT 1"
                        ).fetchone()
     try:
-        seconds = {c["id"]: float(c["seconds"]) for c in json.loads(row[0]) if "seconds" in c} if row else {}
-        if row and row[1] and "items" in json.loads(row[1]):
-            seconds[ITEMS] = float(json.loads(row[1])["items"])
-        return seconds
+        return {c["id"]: float(c["seconds"]) for c in json.loads(row[0]) if "seconds" in c} if row else {}
     except (ValueError, TypeError, KeyError):
         return {}
 
@@ -473,6 +474,7 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review,
                    "counts_without_review_from": ruleset.checks[c.id].counts_from,
                    "monitoring": ruleset.checks[c.id].monitoring, "seconds": seconds.get(c.id)} for c in checks]
+    graded, grading = graded_flags_sql(ruleset, checks)
     with transaction(conn):
         _grading_tables(conn, ruleset, checks)
         cursor = conn.execute(
@@ -497,11 +499,12 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
             SELECT f.rx_id, f.check_id, :month, r.rx_date, r.doctor_code, r.department, r.patient_id,
                    f.detail, f.amount_fen, f.limit_fen, f.related_rx_id, :run_id, f.needs_review,
                    f.measure, n.level, f.level_rank, f.monitoring, f.evidence
-            FROM ({graded_flags_sql()}) f
+            FROM ({graded}) f
             JOIN temp.audit_rx r ON r.rx_id = f.rx_id
             JOIN temp.level_names n ON n.level_rank = f.level_rank
+            ORDER BY f.rx_id, f.check_id  -- the primary key's order: each flag appended to it
             """,
-            {"month": month, "run_id": run_id},
+            {"month": month, "run_id": run_id, **grading},
         )
         by_level: dict[str, dict[str, int]] = {}
         for check_id, level, n in conn.execute(
@@ -529,60 +532,64 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
 
 
 def _grading_tables(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]) -> None:
-    """The small tables :func:`graded_flags_sql` reads, each filled by one statement from JSON.
-
-    ``check_settings`` holds each check's ``needs_review``, ``monitoring`` and fixed level rank (the
-    ruleset's ``level``, else the most severe), with its title, description and plugin;
-    ``level_thresholds`` one row per graded level (``level_rank`` 1..n, ``threshold``);
-    ``level_names`` each rank's name."""
-    settings, thresholds = [], []
+    """The small tables :func:`graded_flags_sql` reads, each filled by one statement from JSON:
+    ``check_settings``, each check's ``needs_review``, ``monitoring`` and ``counts_rank`` with its
+    title, description and plugin; ``level_names``, each level rank's name."""
+    settings = []
     for check in checks:
         config = ruleset.checks[check.id]
         settings.append({
             "check_id": check.id, "title": check.title, "description": check.description, "plugin": check.plugin,
             "needs_review": int(config.needs_review), "monitoring": int(config.monitoring),
-            "fixed_rank": ruleset.levels.index(config.level) + 1 if config.level else len(ruleset.levels),
-            "graded": int(bool(config.thresholds)),
             "counts_rank": ruleset.levels.index(config.counts_from) + 1 if config.counts_from else 0})
-        thresholds += [[check.id, rank, t] for rank, t in enumerate(config.thresholds or [], 1)]
-    for table in ("check_settings", "level_thresholds", "level_names"):
+    for table in ("check_settings", "level_names"):
         conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
     conn.execute("CREATE TEMP TABLE check_settings (check_id TEXT PRIMARY KEY, title TEXT, description TEXT, "
-                 "plugin TEXT, needs_review INTEGER, monitoring INTEGER, fixed_rank INTEGER, graded INTEGER, "
-                 "counts_rank INTEGER)")
+                 "plugin TEXT, needs_review INTEGER, monitoring INTEGER, counts_rank INTEGER)")
     conn.execute(
-        "INSERT INTO temp.check_settings SELECT json_extract(value, '$.check_id'), json_extract(value, '$.title'), json_extract(value, '$.description'), "
-        "json_extract(value, '$.plugin'), json_extract(value, '$.needs_review'), json_extract(value, '$.monitoring'), json_extract(value, '$.fixed_rank'), "
-        "json_extract(value, '$.graded'), json_extract(value, '$.counts_rank') FROM json_each(?)", (json.dumps(settings, ensure_ascii=False),))
-    conn.execute("CREATE TEMP TABLE level_thresholds (check_id TEXT, level_rank INTEGER, threshold REAL, "
-                 "PRIMARY KEY (check_id, level_rank))")
-    conn.execute("INSERT INTO temp.level_thresholds SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)",
-                 (json.dumps(thresholds),))
+        "INSERT INTO temp.check_settings SELECT " + ", ".join(
+            f"json_extract(value, '$.{key}')" for key in settings[0]) + " FROM json_each(?)",
+        (json.dumps(settings, ensure_ascii=False),))
     conn.execute("CREATE TEMP TABLE level_names (level_rank INTEGER PRIMARY KEY, level TEXT)")
     conn.execute("INSERT INTO temp.level_names SELECT key + 1, value FROM json_each(?)",
                  (json.dumps(ruleset.levels, ensure_ascii=False),))
 
 
-def graded_flags_sql() -> str:
-    """SQL selecting ``temp.new_flags`` (one row per prescription and check, merged by ``add_flags``)
-    with each flag's warning level, ``monitoring`` and ``needs_review``.
+def graded_flags_sql(ruleset: Ruleset, checks: list[Check]) -> tuple[str, dict]:
+    """SQL (and its parameters) selecting ``temp.new_flags`` (one row per prescription and check,
+    merged by ``add_flags``) with each flag's warning level (``level_rank``), ``monitoring`` and
+    ``needs_review``.
 
-    A flag's level is the highest rank whose threshold its measure reaches; a measure below every
-    threshold gets rank 1; no measure, or a check without thresholds, gets the fixed rank. A flag
-    needs a verdict (``needs_review``) when its check says so, or when its level is below the
-    check's ``counts_without_review_from`` level (``counts_rank``; 0 when every level counts)."""
-    return """
+    A flag's level is the highest rank whose threshold (the check's ``levels``) its measure reaches;
+    a measure below every threshold gets rank 1; no measure, or a check without thresholds, gets the
+    fixed rank (the ruleset's ``level``, else the most severe). A flag needs a verdict
+    (``needs_review``) when its check says so, or when its level is below the check's
+    ``counts_without_review_from`` level (``counts_rank``; 0 when every level counts). The levels are
+    one CASE over the checks' thresholds (bound as parameters), evaluated as each flag is read."""
+    params: dict = {}
+    branches = []
+    for n, check in enumerate(checks):
+        config = ruleset.checks[check.id]
+        params[f"c{n}"] = check.id
+        params[f"f{n}"] = ruleset.levels.index(config.level) + 1 if config.level else len(ruleset.levels)
+        if config.thresholds:
+            steps = []
+            for rank, threshold in reversed(list(enumerate(config.thresholds, 1))):
+                params[f"t{n}_{rank}"] = threshold
+                steps.append(f"WHEN m.measure >= :t{n}_{rank} THEN {rank}")
+            graded = f"CASE WHEN m.measure IS NULL THEN :f{n} {' '.join(steps)} ELSE 1 END"
+        else:
+            graded = f":f{n}"
+        branches.append(f"WHEN :c{n} THEN {graded}")
+    level = f"CASE m.check_id {' '.join(branches)} END" if branches else "NULL"
+    return f"""
         SELECT g.*, (g.review_always OR g.level_rank < g.counts_rank) AS needs_review
         FROM (
             SELECT m.rx_id, m.check_id, m.detail, m.amount_fen, m.limit_fen, m.related_rx_id, m.measure, m.evidence,
-                   s.needs_review AS review_always, s.monitoring, s.counts_rank,
-                   CASE WHEN m.measure IS NULL OR NOT s.graded THEN s.fixed_rank
-                        ELSE coalesce((SELECT max(t.level_rank) FROM temp.level_thresholds t
-                                       WHERE t.check_id = m.check_id AND m.measure >= t.threshold), 1)
-                   END AS level_rank
+                   s.needs_review AS review_always, s.monitoring, s.counts_rank, {level} AS level_rank
             FROM temp.new_flags m JOIN temp.check_settings s ON s.check_id = m.check_id
         ) g
-    """
+    """, params
 
 
 def summary_by_department(conn: sqlite3.Connection, month: str) -> list[sqlite3.Row]:

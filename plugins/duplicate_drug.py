@@ -30,5 +30,6 @@ def register_checks(register):
                         "超过续方容差时再次开具；衡量值为超出容差的天数。按时续方（尚余天数在容差以内）不标记。",
             run=run,
             uses_items=True,
+            by_patient=True,
         )
     )

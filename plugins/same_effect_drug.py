@@ -38,5 +38,6 @@ def register_checks(register):
                         "（ATC 四级或规则集合并的类别）的不同药品；衡量值为超出容差的天数。",
             run=run,
             uses_items=True,
+            by_patient=True,
         )
     )
