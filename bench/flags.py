@@ -6,8 +6,9 @@
 A database of N prescriptions (made with one INSERT … SELECT, no files) and a check that flags
 every one of them with a detail like amount_cap's (about 60 characters) and a short evidence array.
 It runs `audit_month` on one lane and on two and prints, for each, the seconds the check took
-(`add_flags`: the flags written to the lane's table, merged as they come), the `flags` step
-(grading and writing them to `flags`, the run and its checks: one transaction) and the commit.
+(`add_flags`: the flags written to the lane's table, merged as they come), the hand-over (two
+lanes: each lane's flags copied to the runner), the `flags` step (grading and writing them to
+`flags`, the run and its checks: one transaction) and the commit: everything after the preparation.
 The target (issue 18): the flag path costs under 1 s for 100,000 flags.
 """
 
@@ -71,12 +72,13 @@ def main(n: int = 100_000) -> None:
             check = conn.execute("SELECT checks FROM audit_runs WHERE run_id = ?", (result.run_id,)).fetchone()[0]
 
             seconds = json.loads(check)[0]["seconds"]
-            commit = total - sum(steps.values())
-            figures = (seconds, steps["flags"], commit, seconds + steps["flags"] + commit)
+            handover = steps["checks"] - seconds  # two lanes: the lanes' flags copied to the runner
+            commit = total - steps["prepare"] - steps["checks"] - steps["flags"]
+            figures = (seconds, handover, steps["flags"], commit, total - steps["prepare"])
             if best is None or figures[-1] < best[-1]:
                 best = figures
-        print(f"  {lanes} lane{'s' if lanes > 1 else ''}: add_flags {best[0]:.2f}, flags step {best[1]:.2f}, "
-              f"commit and the rest {best[2]:.2f}: {best[3]:.2f} in all")
+        print(f"  {lanes} lane{'s' if lanes > 1 else ''}: add_flags {best[0]:.2f}, hand-over {best[1]:.2f}, "
+              f"flags step {best[2]:.2f}, commit and the rest {best[3]:.2f}: {best[4]:.2f} in all")
     conn.close()
     for path in work.iterdir():
         path.unlink()
