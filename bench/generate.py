@@ -1,7 +1,8 @@
 """Generate city-sized 门规 exports for the benchmark, in one of several month shapes (*profiles*).
 
     python bench/generate.py 100000 bench/data/100k                       # the classic profile
-    python bench/generate.py 100000 bench/data/realistic-100k --profile realistic
+    python bench/generate.py 100000 bench/data/realistic-100k --profile realistic [--split]
+    python bench/generate.py 100000 bench/data/flag-heavy-100k --profile flag-heavy
 
 Profiles (N is the number of prescriptions in the audited month, 2026-10):
 
@@ -19,7 +20,16 @@ Profiles (N is the number of prescriptions in the audited month, 2026-10):
     2 % of refills come too early (1–13 days beyond Jinan's tolerance of 7 days and 25 %), a second doctor of
     another department prescribes the same drug with three weeks or more still in hand (0.5 % of
     October visits of multi-disease patients), 3 % over-cap visits, 5 % of items without days of supply,
-    15 % without a drug code. ``manifest.json`` lists the October prescriptions of each kind.
+    15 % without a drug code. ``manifest.json`` lists the October prescriptions of each kind. With
+    ``--split``, each month's files go to a folder of their own (``2026-08/``, ``2026-09/``,
+    ``2026-10/``): the benchmark loads the earlier months untimed and times what a hospital does each
+    month, the load of the audited month and its audit.
+``flag-heavy``
+    one month of N prescriptions in which more than half are flagged: every patient has two or three
+    diseases, three to six visits in the month with doctors drawn at random, and each prescription
+    2–4 drugs drawn at random from the classes of the patient's diseases, with random days of supply
+    (7–30) and amounts (a third of the visits over the cap): duplicate and same-effect drugs
+    everywhere, many of them in both checks.
 
 Deterministic for a given N, profile and seed.
 """
@@ -181,7 +191,7 @@ def _refill_offset(rng, supply: int) -> tuple[int, str]:
     return rng.randint(0, LATE_MAX), "on_time"
 
 
-def realistic(n_rx: int, out: Path, seed: int = 7) -> dict:
+def realistic(n_rx: int, out: Path, seed: int = 7, split: bool = False) -> dict:
     """Three months of a hospital whose chronic patients refill the way real ones do (see the module doc)."""
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -280,32 +290,91 @@ def realistic(n_rx: int, out: Path, seed: int = 7) -> dict:
                     audited += 1
                 offset, track["timing"] = _refill_offset(rng, supply)
                 track["next"] = day + dt.timedelta(days=supply + offset)
-    _write(out, doctors, cert_rows, sorted(rx_rows), sorted(item_rows))
+    if split:  # one folder a month; the roster and the certifications with the first month
+        months = sorted({row[1][:7] for row in rx_rows})
+        for month in months:
+            folder = out / month
+            folder.mkdir(exist_ok=True)
+            key = "R" + month.replace("-", "")
+            _write(folder, doctors if month == months[0] else None, cert_rows if month == months[0] else None,
+                   sorted(r for r in rx_rows if r[1].startswith(month)),
+                   sorted(r for r in item_rows if r[0].startswith(key)))
+    else:
+        _write(out, doctors, cert_rows, sorted(rx_rows), sorted(item_rows))
     (out / "manifest.json").write_text(json.dumps({"month": MONTH, "kinds": kinds}, ensure_ascii=False),
                                        encoding="utf-8")
     return {"prescriptions": len(rx_rows), "audited": audited, "items": len(item_rows), "patients": patient,
             **{k: len(v) for k, v in kinds.items() if k != "on_time"}}
 
 
+def flag_heavy(n_rx: int, out: Path, seed: int = 7) -> dict:
+    """One month where most prescriptions are flagged (see the module doc)."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    by_class: dict[str, list] = {}
+    for drug in DRUGS.values():
+        by_class.setdefault(drug.atc, []).append(drug)
+    multi = [(d, w) for d, w in DISEASE_SETS if len(d) >= 2]
+    n_doctors = max(20, n_rx // 500)
+    doctors = [(f"YS{i:05d}", f"医师{i:05d}", DEPARTMENTS[i % len(DEPARTMENTS)]) for i in range(n_doctors)]
+    cert_rows, rx_rows, item_rows = [], [], []
+    serial: dict[int, int] = {}
+    patient = 0
+    while len(rx_rows) < n_rx:
+        patient += 1
+        pid = f"3701{patient:012d}"
+        diseases = _weighted(rng, multi)
+        for code in diseases:
+            cert_rows.append((pid, code, "complication" if code == "M01609" else "disease", "2021-03-01", ""))
+        classes = [k for c in diseases for k in DISEASE_CLASSES[c] if k in by_class]
+        for day in sorted(rng.choices(range(1, DAYS + 1), k=rng.randint(3, 6))):
+            if len(rx_rows) >= n_rx:
+                break
+            serial[day] = serial.get(day, 0) + 1
+            rid = f"R{MONTH.replace('-', '')}{day:02d}{serial[day]:07d}"
+            doctor = rng.choice(doctors)
+            budget = rng.randint(30001, 40000) if rng.random() < 0.33 else rng.randint(3000, 28000)
+            drugs = [rng.choice(by_class[rng.choice(classes)]) for _ in range(rng.randint(2, 4))]
+            shares = [rng.randint(1, 10) for _ in drugs]
+            amounts = [budget * share // sum(shares) for share in shares]
+            amounts[-1] += budget - sum(amounts)
+            for line, (drug, fen) in enumerate(zip(drugs, amounts), 1):
+                product = drug.products[0]
+                code = "" if rng.random() < NO_CODE_SHARE else product.code
+                money = f"{fen // 100}.{fen % 100:02d}"
+                item_rows.append((rid, line, code, drug.name, product.spec, 1, product.unit, money, money,
+                                  rng.randint(7, 30)))
+            rx_rows.append((rid, f"{MONTH}-{day:02d} {rng.randint(8, 16):02d}:{rng.randint(0, 59):02d}:00", pid, "",
+                            "城镇职工医疗保险", doctor[0], doctor[2], ";".join(diseases),
+                            f"{budget // 100}.{budget % 100:02d}"))
+    _write(out, doctors, cert_rows, sorted(rx_rows), sorted(item_rows))
+    return {"prescriptions": len(rx_rows), "items": len(item_rows), "patients": patient}
+
+
 def _write(out: Path, doctors, cert_rows, rx_rows, item_rows) -> None:
+    """The four files (the roster and the certifications only when given)."""
     for name, header, rows in (
             ("doctors", ["doctor_code", "doctor_name", "department", "qualified"],
-             [(code, name, dept, 1) for code, name, dept in doctors]),
+             None if doctors is None else [(code, name, dept, 1) for code, name, dept in doctors]),
             ("certifications", ["patient_id", "disease_code", "kind", "valid_from", "valid_to"], cert_rows),
             ("prescriptions", ["rx_id", "rx_date", "patient_id", "patient_name", "insurance_type", "doctor_code",
                                "department", "disease_codes", "total_amount"], rx_rows),
             ("rx_items", ["rx_id", "line_no", "drug_code", "drug_name", "spec", "quantity", "unit", "unit_price",
                           "amount", "days_supply"], item_rows)):
+        if rows is None:
+            continue
         with open(out / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:
             writer = csv.writer(fh)
             writer.writerow(header)
             writer.writerows(rows)
 
 
-PROFILES = {"classic": classic, "realistic": realistic}
+PROFILES = {"classic": classic, "realistic": realistic, "flag-heavy": flag_heavy}
 
 
-def generate(n_rx: int, out: Path, seed: int = 7, profile: str = "classic") -> dict:
+def generate(n_rx: int, out: Path, seed: int = 7, profile: str = "classic", split: bool = False) -> dict:
+    if split:
+        return PROFILES[profile](n_rx, Path(out), seed, split=True)
     return PROFILES[profile](n_rx, Path(out), seed)
 
 
@@ -316,7 +385,9 @@ USAGE = """用法：python bench/generate.py 处方张数 输出目录 [--profil
 
   处方张数              被审核月份（2026-10）的处方张数，如 100000
   输出目录              写出 CSV 文件的目录（不存在则创建）
-  --profile 数据形态    classic（默认：一个月，续方不重叠）或 realistic（三个月，真实的续方节奏）
+  --profile 数据形态    classic（默认：一个月，续方不重叠）、realistic（三个月，真实的续方节奏）
+                        或 flag-heavy（过半处方被标记）
+  --split               与 realistic 一起用：每个月一个目录
   --seed 种子           随机种子（默认 7）
   -h, --help            显示帮助并退出"""
 
@@ -325,8 +396,11 @@ def main(argv: list[str]) -> int:
     if any(arg in ("-h", "--help") for arg in argv):
         print(USAGE)
         return 0
-    seed, profile, positional, args = 7, "classic", [], iter(argv)
+    seed, profile, split, positional, args = 7, "classic", False, [], iter(argv)
     for arg in args:
+        if arg == "--split":
+            split = True
+            continue
         if arg == "--seed":
             value = next(args, "")
             if not value.lstrip("-").isdigit():
@@ -342,11 +416,13 @@ def main(argv: list[str]) -> int:
             positional.append(arg)
     if len(positional) != 2:
         return _usage_error("需要两个参数：处方张数和输出目录")
+    if split and profile != "realistic":
+        return _usage_error("--split 只能与 --profile realistic 一起使用")
     count, target = positional
     if not count.isdigit() or int(count) < 1:
         return _usage_error(f"处方张数应为正整数，如 100000（实际为「{count}」）")
     started = time.perf_counter()
-    print(generate(int(count), Path(target), seed, profile), f"{time.perf_counter() - started:.1f}s")
+    print(generate(int(count), Path(target), seed, profile, split), f"{time.perf_counter() - started:.1f}s")
     return 0
 
 

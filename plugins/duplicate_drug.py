@@ -31,5 +31,6 @@ def register_checks(register):
                         "衡量值为超出容差的天数。按时续方不标记。",
             run=run,
             uses_items=True,
+            by_patient=True,
         )
     )

@@ -39,5 +39,6 @@ def register_checks(register):
                         "合并的类别）的不同药品；衡量值为超出容差的天数。",
             run=run,
             uses_items=True,
+            by_patient=True,
         )
     )

@@ -8,6 +8,7 @@ docs/plugins.md, "Tables prepared for checks") and adds them with :meth:`AuditCo
 from __future__ import annotations
 
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Mapping
 
@@ -38,6 +39,10 @@ class Check:
     # True when run() calls ctx.ensure_items(): such checks share one lane, which builds
     # temp.audit_items once (see lanes.py); a check that does not say so still works
     uses_items: bool = False
+    # True when the check's flags come from each patient's own items alone (it reads audit_items,
+    # item_spans and the catalog tables, nothing else): with several lanes every lane runs it over
+    # its share of the patients, and builds audit_items for that share only
+    by_patient: bool = False
     # the check's colour in charts (default: one derived from the id, see mengui_core.labels)
     colour: str | None = None
 
@@ -80,7 +85,12 @@ class _Shown(dict):
 
 
 class AuditContext:
-    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: "Ruleset"):
+    """What a check's ``run`` gets: the lane's connection, the month, the ruleset, and the builder of
+    ``temp.audit_items`` (given by the runner when it makes the context; ``None``: no item table)."""
+
+    def __init__(self, conn: sqlite3.Connection, month: str, start: str, end: str, ruleset: "Ruleset",
+                 items_builder: Callable[["AuditContext", int], None] | None = None,
+                 share: tuple[int, int] = (0, 1)):
         self.conn = conn
         self.month = month
         self.start = start
@@ -88,8 +98,11 @@ class AuditContext:
         self.ruleset = ruleset
         self.notes: list[str] = []
         self.check: Check | None = None
-        self._items_min: int | None = None  # the disease bound audit_items was built for
-        self._items_builder: Callable[[int], None] | None = None
+        self._items_builder = items_builder
+        self._items_built: tuple[int, bool] | None = None  # (disease bound, for this lane's share only)
+        self.items_seconds = 0.0  # how long building audit_items took on this context
+        #: (this lane, how many lanes): a ``by_patient`` check sees the patients of its lane's share
+        self.share = share
 
     # -- the current check's ruleset section
     @property
@@ -110,12 +123,24 @@ class AuditContext:
         if text not in self.notes:
             self.notes.append(text)
 
+    @property
+    def items_share(self) -> bool:
+        """True when ``audit_items`` holds only this lane's share of the patients (a ``by_patient``
+        check running on one of several lanes)."""
+        return self.share[1] > 1 and self.check is not None and self.check.by_patient
+
     def ensure_items(self, min_diseases: int = 0) -> None:
         """Build ``temp.audit_items`` for the patients with a prescription this month whose disease
-        count is at least ``min_diseases`` (0: every patient). Rebuilt only if a lower bound is asked."""
-        if self._items_builder and (self._items_min is None or min_diseases < self._items_min):
-            self._items_builder(min_diseases)
-            self._items_min = min_diseases
+        count is at least ``min_diseases`` (0: every patient) — for a ``by_patient`` check on one of
+        several lanes, those of the lane's share. Rebuilt only if it does not cover that already."""
+        if self._items_builder is None:
+            return
+        built = self._items_built
+        if built is None or min_diseases < built[0] or built[1] != self.items_share:
+            started = time.perf_counter()
+            self._items_builder(self, min_diseases)
+            self.items_seconds += time.perf_counter() - started
+            self._items_built = (min_diseases, self.items_share)
 
     def add_flags(self, sql: str, params=()) -> int:
         """Insert the rows selected by ``sql`` as flags. ``rx_id`` and ``detail`` are required; the other
@@ -127,10 +152,46 @@ class AuditContext:
         missing = {"rx_id", "detail"} - columns
         if missing:
             raise MenguiError(f"规则 {self.check.id} 的查询缺少列 {'、'.join(sorted(missing))}（add_flags 至少需要 rx_id 和 detail）")
-        selected = ", ".join(c if c in columns else "NULL" for c in FLAG_COLUMNS)
+        selected = ", ".join(c if c in columns else f"NULL AS {c}" for c in FLAG_COLUMNS)
+        # Several rows for one prescription are merged as they arrive (details joined, the largest
+        # measure kept, evidence arrays concatenated; see MERGE): no sort of every flag afterwards.
         cursor = self.conn.execute(
-            f"INSERT INTO temp.new_flags (check_id, {', '.join(FLAG_COLUMNS)}) "
-            f"SELECT '{self.check.id}', {selected} FROM ({sql})",
+            f"INSERT INTO temp.new_flags (check_id, {', '.join(FLAG_COLUMNS)}, evidence_n) "
+            f"SELECT '{self.check.id}', *, evidence IS NOT NULL FROM (SELECT {selected} FROM ({sql})) "
+            f"WHERE true {MERGE}",
             params,
         )
         return cursor.rowcount
+
+
+def _inner(expr: str) -> str:
+    """A JSON array's text without its brackets; NULL when it is empty."""
+    return f"nullif(substr({expr}, 2, length({expr}) - 2), '')"
+
+
+#: How ``add_flags`` merges a row into the flag already there for the same (prescription, check):
+#: like GROUP BY with group_concat(detail, '；'), max() of the numbers, min(related_rx_id), and the
+#: evidence arrays joined into one (one evidence alone is kept as it is; ``evidence_n`` counts them).
+MERGE = f"""
+    ON CONFLICT (rx_id, check_id) DO UPDATE SET
+        detail = coalesce(detail || '；' || excluded.detail, detail, excluded.detail),
+        amount_fen = coalesce(max(amount_fen, excluded.amount_fen), amount_fen, excluded.amount_fen),
+        limit_fen = coalesce(max(limit_fen, excluded.limit_fen), limit_fen, excluded.limit_fen),
+        related_rx_id = coalesce(min(related_rx_id, excluded.related_rx_id), related_rx_id, excluded.related_rx_id),
+        measure = coalesce(max(measure, excluded.measure), measure, excluded.measure),
+        evidence = CASE WHEN excluded.evidence IS NULL THEN evidence
+                        WHEN evidence_n = 0 THEN excluded.evidence
+                        ELSE '[' || coalesce({_inner('evidence')} || ',' || {_inner('excluded.evidence')},
+                                             {_inner('evidence')}, {_inner('excluded.evidence')}) || ']' END,
+        evidence_n = evidence_n + (excluded.evidence IS NOT NULL)
+"""
+
+#: the table the checks of one lane write their flags to (``add_flags``), one row per (prescription, check)
+NEW_FLAGS = """CREATE TABLE {schema}.new_flags (
+    check_id TEXT, rx_id TEXT, detail TEXT, amount_fen INTEGER, limit_fen INTEGER, related_rx_id TEXT,
+    measure REAL, evidence TEXT, evidence_n INTEGER, UNIQUE (rx_id, check_id))"""
+
+
+def create_new_flags(conn: sqlite3.Connection, schema: str = "temp") -> None:
+    conn.execute(f"DROP TABLE IF EXISTS {schema}.new_flags")
+    conn.execute(NEW_FLAGS.format(schema=schema))

@@ -11,12 +11,12 @@ import time
 from dataclasses import dataclass, field
 
 from .. import months
-from .checks import AuditContext, Check, describe
-from ..errors import MenguiError
-from .lanes import Lanes, create_new_flags, lane_count
-from ..plugins import get_checks, load_ruleset, plugin_info
-from .ruleset import Ruleset
 from ..db.schema import now, transaction
+from ..errors import MenguiError
+from ..plugins import get_checks, load_ruleset, plugin_info
+from .checks import AuditContext, Check, describe
+from .lanes import ITEMS, Lanes, lane_count
+from .ruleset import Ruleset
 
 MAX_LOOKBACK_DAYS = 366
 
@@ -32,6 +32,7 @@ class AuditResult:
     by_check: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     by_level: dict[str, dict[str, int]] = field(default_factory=dict)  # check id -> level name -> flags
+    steps: dict[str, float] = field(default_factory=dict)  # seconds of prepare, checks, flags (audit_runs.steps)
 
 
 # ---------------------------------------------------------------- shared TEMP tables
@@ -61,11 +62,6 @@ def _token_map_sql(source: str, w: str) -> str:
                         t.code) AS catalog_code
         FROM (SELECT DISTINCT code FROM ({source})) t
     """
-
-
-TEMP_TABLES = ("audit_rx", "audit_items", "item_spans", "allowed_pair_ids", "month_rx", "rx_codes", "token_map", "rx_tolerance",
-               "cert_month", "patient_counts", "new_flags", "exempt_rx", "window_rx", "item_patients", "drug_names", "drug_keys", "effect_classes",
-               "allowed_pairs", "code_prefixes", "exempt_codes", "check_settings", "level_thresholds", "merged_flags")
 
 
 def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext, w: str) -> int:
@@ -171,7 +167,7 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext, w: str) -> int:
     return conn.execute(f"SELECT count(*) FROM {w}.audit_rx").fetchone()[0]
 
 
-def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: int = 0) -> None:
+def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
     """``audit_items``: items whose supply window can overlap the month, with drug identity and class,
     for the patients who have a prescription in the month with at least ``min_diseases`` diseases.
 
@@ -181,7 +177,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     1.2M items of a city's month into that order moves a quarter of the bytes the full rows would.
     ``audit_items`` is a view adding the text columns (from ``window_rx`` and ``drug_keys``).
     """
-    ruleset = ctx.ruleset
+    conn, ruleset = ctx.conn, ctx.ruleset
     # the longest supply ever loaded (kept by each load: no scan of every item, however long the history)
     row = conn.execute("SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'max_days_supply'").fetchone()
     lookback = min(max(row[0] if row else 1, ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
@@ -193,9 +189,12 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
               "lookback": f"-{lookback} days", "min_diseases": min_diseases}
     conn.execute(
         "CREATE TEMP TABLE item_patients AS SELECT DISTINCT patient_id FROM temp.audit_rx "
-        "WHERE disease_count >= :min_diseases",
+        "WHERE disease_count >= :min_diseases ORDER BY patient_id",
         params,
     )
+    if ctx.items_share:  # a by_patient check on one of several lanes: this lane's share of the patients
+        lane, lanes = ctx.share
+        conn.execute("DELETE FROM temp.item_patients WHERE (rowid - 1) % ? != ?", (lanes, lane))
     conn.execute("CREATE UNIQUE INDEX temp.item_patients_id ON item_patients (patient_id)")
     # the refill tolerance of the month's prescriptions billed under a disease with its own tolerance
     refill = ruleset.refill_tolerance
@@ -244,8 +243,8 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
     # Resolve each distinct product (code + name) once — a few thousand, not millions of rows —
     # into everything the checks need about the drug, so each item costs one keyed lookup.
     catalog = ruleset.drug_catalog()
-    products = conn.execute(
-        "SELECT DISTINCT coalesce(i.drug_code, ''), i.drug_name FROM temp.window_rx w JOIN rx_items i ON i.rx_id = w.rx_id"
+    products = conn.execute(  # CROSS JOIN: the window's items only, never a scan of every item in the database
+        "SELECT DISTINCT coalesce(i.drug_code, ''), i.drug_name FROM temp.window_rx w CROSS JOIN rx_items i ON i.rx_id = w.rx_id"
     ).fetchall()
     resolved = {name: catalog.resolve(name) for name in {name for _, name in products}}
     conn.execute("CREATE TEMP TABLE drug_names (drug_code TEXT, drug_name TEXT, generic TEXT, atc TEXT)")
@@ -326,7 +325,7 @@ def _prepare_items(conn: sqlite3.Connection, ctx: AuditContext, min_diseases: in
                w.in_month, w.disease_count, k.code10_id, k.generic_id, k.effect_id, k.comparable,
                i.days_supply, coalesce(w.tol_days, k.tol_days), coalesce(w.tol_bp, k.tol_bp)
         FROM temp.window_rx w
-        JOIN rx_items i ON i.rx_id = w.rx_id
+        CROSS JOIN rx_items i ON i.rx_id = w.rx_id  -- the window's items only (SQLite would scan them all)
         JOIN temp.drug_keys k ON k.drug_code = coalesce(i.drug_code, '') AND k.drug_name = i.drug_name
         WHERE w.in_month = 1 OR w.start_day + coalesce(i.days_supply, :default_days) - 1 >= :start_day
         ORDER BY w.patient_id, w.seq, i.line_no
@@ -407,12 +406,12 @@ def _run_check(ctx: AuditContext, check: Check) -> float:
         ) from ex
 
 
-def _drop_temp(conn: sqlite3.Connection) -> None:
-    """The working tables (or views) a previous audit left on this connection."""
-    found = dict(conn.execute("SELECT name, type FROM temp.sqlite_master WHERE type IN ('table', 'view')").fetchall())
-    for name in TEMP_TABLES:
-        if name in found:
-            conn.execute(f"DROP {found[name].upper()} temp.{name}")
+def _clear_temp(conn: sqlite3.Connection) -> None:
+    """Drop what a previous audit left in this connection's TEMP schema (its working tables and
+    views, a plugin's own tables): the audit owns the TEMP schema of the connection it runs on."""
+    for name, kind in conn.execute("SELECT name, type FROM temp.sqlite_master WHERE type IN ('view', 'table') "
+                                   "ORDER BY type = 'table'").fetchall():
+        conn.execute(f"DROP {kind.upper()} IF EXISTS temp.[{name}]")
 
 
 def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None = None,
@@ -420,50 +419,46 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
     """Run every check of the ruleset for ``month``; replace that month's flags atomically.
 
     ``lanes``: how many connections run checks at once (default :func:`lanes.lane_count`: two on a
-    machine with two or more cores; 1 runs everything on ``conn``)."""
+    machine with two or more cores; 1 runs everything on ``conn``). One path either way
+    (``lanes.py``): prepare the shared working tables, run the checks on the lanes, then write the
+    flags and the run in one transaction."""
     start, end = months.bounds(month)
     ruleset = load_ruleset(ruleset_name, known_checks=set(get_checks()))
     checks = active_checks(ruleset)
     ctx = AuditContext(conn, month, start, end, ruleset)
     started = now()
+    steps: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def step(name: str) -> None:
+        nonlocal clock
+        steps[name] = round(time.perf_counter() - clock, 3)
+        clock = time.perf_counter()
+
     # The checks read one snapshot of the data, even while a load commits beside them (lanes.py
     # explains how the lanes share it). Preparing writes only TEMP (or scratch) tables: no lock on
     # the database; the flags are written after, in one short write transaction.
-    _drop_temp(conn)
-    count_lanes = lane_count(conn) if lanes is None else lanes
-    workspace = Lanes(conn, count_lanes) if count_lanes > 1 else None
+    _clear_temp(conn)
+    workspace = Lanes(conn, lane_count(conn) if lanes is None else lanes)
     try:
-        w = "work" if workspace else "temp"
-        if workspace:
-            workspace.begin()
-        else:
-            conn.execute("BEGIN")
-        try:
-            _prepare_codes(conn, ruleset, w)
-            count = _prepare_rx(conn, ctx, w)
-            if count == 0:
-                raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
-            if workspace:
-                conn.execute("COMMIT")  # the working tables, for the lanes to read
-                workspace.share()
-                create_new_flags(conn)
-                seconds = workspace.run(checks, ctx, _run_check, _prepare_items, progress, _last_seconds(conn))
-            else:
-                create_new_flags(conn)
-                ctx._items_builder = lambda min_diseases: _prepare_items(conn, ctx, min_diseases)
-                seconds = {}
-                for check in checks:
-                    seconds[check.id] = _run_check(ctx, check)
-                    if progress:
-                        progress(check)
-            _grade_flags(conn, ruleset, checks)
-        finally:
-            if conn.in_transaction:
-                conn.execute("COMMIT")
-        return _record(conn, ctx, checks, count, started, seconds)
+        workspace.begin()
+        _prepare_codes(conn, ruleset, workspace.schema)
+        count = _prepare_rx(conn, ctx, workspace.schema)
+        if count == 0:
+            raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
+        workspace.share()
+        step("prepare")
+        seconds = workspace.run(
+            checks, ctx, lambda lane, share: AuditContext(lane, month, start, end, ruleset, items_builder=_prepare_items,
+                                                          share=share),
+            _run_check, progress, _last_seconds(conn))
+        workspace.finish()
+        step("checks")
+        if ITEMS in seconds:
+            steps["items"] = seconds.pop(ITEMS)  # part of the checks' time
+        return _record(conn, ctx, checks, count, started, seconds, steps)
     finally:
-        if workspace:
-            workspace.close()
+        workspace.close()
 
 
 def _last_seconds(conn: sqlite3.Connection) -> dict[str, float]:
@@ -478,14 +473,18 @@ def _last_seconds(conn: sqlite3.Connection) -> dict[str, float]:
 
 
 def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], count: int,
-            started: str, seconds: dict[str, float]) -> AuditResult:
-    """Write the run, the checks and the month's new flags (replacing the old) in one transaction."""
+            started: str, seconds: dict[str, float], steps: dict[str, float]) -> AuditResult:
+    """Grade the month's new flags and write them (replacing the old), the run and its checks: one
+    write transaction, every step one statement over all the flags (:func:`graded_flags_sql`)."""
     month, ruleset, start, end = ctx.month, ctx.ruleset, ctx.start, ctx.end
+    flags_started = time.perf_counter()
     plugins = [{"name": p["name"], "version": p["version"]} for p in plugin_info()]
     check_list = [{"id": c.id, "plugin": c.plugin, "needs_review": ruleset.checks[c.id].needs_review,
                    "counts_without_review_from": ruleset.checks[c.id].counts_from,
                    "monitoring": ruleset.checks[c.id].monitoring, "seconds": seconds.get(c.id)} for c in checks]
+    graded, grading = graded_flags_sql(ruleset, checks)
     with transaction(conn):
+        _grading_tables(conn, ruleset, checks)
         cursor = conn.execute(
             "INSERT INTO audit_runs (month, ruleset, ruleset_path, ruleset_version, checks, plugins, started_at, notes) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -493,32 +492,33 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
              json.dumps(plugins, ensure_ascii=False), started, "\n".join(ctx.notes) or None),
         )
         run_id = cursor.lastrowid
-        conn.executemany(
+        conn.execute(
             "INSERT INTO checks (check_id, title, description, needs_review, plugin, monitoring) "
-            "VALUES (?, ?, ?, ?, ?, ?) "
+            "SELECT check_id, title, description, needs_review, plugin, monitoring FROM temp.check_settings WHERE true "
             "ON CONFLICT (check_id) DO UPDATE SET title = excluded.title, description = excluded.description, "
-            "needs_review = excluded.needs_review, plugin = excluded.plugin, monitoring = excluded.monitoring",
-            [(c.id, c.title, describe(c, ruleset), int(ruleset.checks[c.id].needs_review), c.plugin,
-              int(ruleset.checks[c.id].monitoring)) for c in checks],
+            "needs_review = excluded.needs_review, plugin = excluded.plugin, monitoring = excluded.monitoring"
         )
         conn.execute("DELETE FROM flags WHERE month = ?", (month,))
         conn.execute(
-            """
+            f"""
             INSERT INTO flags (rx_id, check_id, month, rx_date, doctor_code, department, patient_id,
                                detail, amount_fen, limit_fen, related_rx_id, run_id, needs_review,
                                measure, level, level_rank, monitoring, evidence)
             SELECT f.rx_id, f.check_id, :month, r.rx_date, r.doctor_code, r.department, r.patient_id,
                    f.detail, f.amount_fen, f.limit_fen, f.related_rx_id, :run_id, f.needs_review,
-                   f.measure, n.value, f.level_rank, f.monitoring, f.evidence
-            FROM temp.merged_flags f JOIN temp.audit_rx r USING (rx_id)
-            JOIN json_each(:names) n ON n.key = f.level_rank - 1
+                   f.measure, n.level, f.level_rank, f.monitoring, f.evidence
+            FROM ({graded}) f
+            JOIN temp.audit_rx r ON r.rx_id = f.rx_id
+            JOIN temp.level_names n ON n.level_rank = f.level_rank
+            ORDER BY f.rx_id, f.check_id  -- the primary key's order: each flag appended to it
             """,
-            {"month": month, "run_id": run_id, "names": json.dumps(ruleset.levels, ensure_ascii=False)},
+            {"month": month, "run_id": run_id, **grading},
         )
         by_level: dict[str, dict[str, int]] = {}
         for check_id, level, n in conn.execute(
-                "SELECT check_id, level, count(*) FROM flags WHERE month = ? GROUP BY 1, 2 ORDER BY 1, level_rank",
-                (month,)):
+                "SELECT f.check_id, n.level, f.n FROM (SELECT check_id, level_rank, count(*) AS n FROM flags "
+                "WHERE month = ? GROUP BY check_id, level_rank) f JOIN temp.level_names n USING (level_rank) "
+                "ORDER BY f.check_id, f.level_rank", (month,)):
             by_level.setdefault(check_id, {})[level] = n
         by_check = {check_id: sum(levels.values()) for check_id, levels in by_level.items()}
         orphans = conn.execute(
@@ -531,62 +531,73 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
         ).fetchone()[0]
         if orphans:
             ctx.note(f"{orphans} 条审核结论对应的标记在本次审核中已不存在：结论仍保留在 verdicts 表中（不计入公示）")
-            conn.execute("UPDATE audit_runs SET notes = ? WHERE run_id = ?", ("\n".join(ctx.notes), run_id))
         total = sum(by_check.values())
-        conn.execute("UPDATE audit_runs SET finished_at = ?, flag_count = ? WHERE run_id = ?", (now(), total, run_id))
+        steps["flags"] = round(time.perf_counter() - flags_started, 3)  # the commit not included
+        conn.execute("UPDATE audit_runs SET finished_at = ?, flag_count = ?, notes = ?, steps = ? WHERE run_id = ?",
+                     (now(), total, "\n".join(ctx.notes) or None, json.dumps(steps), run_id))
     return AuditResult(run_id, month, ruleset, checks, count, total,
-                       {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes, by_level)
+                       {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes, by_level, steps)
 
 
-def _grade_flags(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]) -> None:
-    """``merged_flags``: one row per (rx_id, check_id) with its warning level, computed set-based.
-
-    ``check_settings`` holds each check's ``needs_review``, ``monitoring`` and fixed level rank (the
-    ruleset's ``level``, else the most severe); ``level_thresholds`` one row per graded level
-    (``level_rank`` 1..n, ``threshold``). A flag's level is the highest rank whose threshold its
-    measure reaches; a measure below every threshold gets rank 1; no measure, or a check without
-    thresholds, gets the fixed rank.
-
-    A flag needs a verdict (``needs_review``) when its check says so, or when its level is below the
-    check's ``counts_without_review_from`` level (``counts_rank``; 0 when every level counts).
-    """
-    conn.execute("CREATE TEMP TABLE check_settings (check_id TEXT PRIMARY KEY, needs_review INTEGER, "
-                 "monitoring INTEGER, fixed_rank INTEGER, graded INTEGER, counts_rank INTEGER)")
-    conn.execute("CREATE TEMP TABLE level_thresholds (check_id TEXT, level_rank INTEGER, threshold REAL, "
-                 "PRIMARY KEY (check_id, level_rank))")
-    settings, thresholds = [], []
+def _grading_tables(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]) -> None:
+    """The small tables :func:`graded_flags_sql` reads, each filled by one statement from JSON:
+    ``check_settings``, each check's ``needs_review``, ``monitoring`` and ``counts_rank`` with its
+    title, description and plugin; ``level_names``, each level rank's name."""
+    settings = []
     for check in checks:
         config = ruleset.checks[check.id]
-        fixed = ruleset.levels.index(config.level) + 1 if config.level else len(ruleset.levels)
-        counts_rank = ruleset.levels.index(config.counts_from) + 1 if config.counts_from else 0
-        settings.append((check.id, int(config.needs_review), int(config.monitoring), fixed,
-                         int(bool(config.thresholds)), counts_rank))
-        thresholds += [(check.id, rank, t) for rank, t in enumerate(config.thresholds or [], 1)]
-    conn.executemany("INSERT INTO check_settings VALUES (?, ?, ?, ?, ?, ?)", settings)
-    conn.executemany("INSERT INTO level_thresholds VALUES (?, ?, ?)", thresholds)
+        settings.append({
+            "check_id": check.id, "title": check.title, "description": describe(check, ruleset), "plugin": check.plugin,
+            "needs_review": int(config.needs_review), "monitoring": int(config.monitoring),
+            "counts_rank": ruleset.levels.index(config.counts_from) + 1 if config.counts_from else 0})
+    for table in ("check_settings", "level_names"):
+        conn.execute(f"DROP TABLE IF EXISTS temp.{table}")
+    conn.execute("CREATE TEMP TABLE check_settings (check_id TEXT PRIMARY KEY, title TEXT, description TEXT, "
+                 "plugin TEXT, needs_review INTEGER, monitoring INTEGER, counts_rank INTEGER)")
     conn.execute(
-        """
-        CREATE TEMP TABLE merged_flags AS
+        "INSERT INTO temp.check_settings SELECT " + ", ".join(
+            f"json_extract(value, '$.{key}')" for key in settings[0]) + " FROM json_each(?)",
+        (json.dumps(settings, ensure_ascii=False),))
+    conn.execute("CREATE TEMP TABLE level_names (level_rank INTEGER PRIMARY KEY, level TEXT)")
+    conn.execute("INSERT INTO temp.level_names SELECT key + 1, value FROM json_each(?)",
+                 (json.dumps(ruleset.levels, ensure_ascii=False),))
+
+
+def graded_flags_sql(ruleset: Ruleset, checks: list[Check]) -> tuple[str, dict]:
+    """SQL (and its parameters) selecting ``temp.new_flags`` (one row per prescription and check,
+    merged by ``add_flags``) with each flag's warning level (``level_rank``), ``monitoring`` and
+    ``needs_review``.
+
+    A flag's level is the highest rank whose threshold (the check's ``levels``) its measure reaches;
+    a measure below every threshold gets rank 1; no measure, or a check without thresholds, gets the
+    fixed rank (the ruleset's ``level``, else the most severe). A flag needs a verdict
+    (``needs_review``) when its check says so, or when its level is below the check's
+    ``counts_without_review_from`` level (``counts_rank``; 0 when every level counts). The levels are
+    one CASE over the checks' thresholds (bound as parameters), evaluated as each flag is read."""
+    params: dict = {}
+    branches = []
+    for n, check in enumerate(checks):
+        config = ruleset.checks[check.id]
+        params[f"c{n}"] = check.id
+        params[f"f{n}"] = ruleset.levels.index(config.level) + 1 if config.level else len(ruleset.levels)
+        if config.thresholds:
+            steps = []
+            for rank, threshold in reversed(list(enumerate(config.thresholds, 1))):
+                params[f"t{n}_{rank}"] = threshold
+                steps.append(f"WHEN m.measure >= :t{n}_{rank} THEN {rank}")
+            graded = f"CASE WHEN m.measure IS NULL THEN :f{n} {' '.join(steps)} ELSE 1 END"
+        else:
+            graded = f":f{n}"
+        branches.append(f"WHEN :c{n} THEN {graded}")
+    level = f"CASE m.check_id {' '.join(branches)} END" if branches else "NULL"
+    return f"""
         SELECT g.*, (g.review_always OR g.level_rank < g.counts_rank) AS needs_review
         FROM (
-        SELECT m.*, s.needs_review AS review_always, s.monitoring, s.counts_rank,
-               CASE WHEN m.measure IS NULL OR NOT s.graded THEN s.fixed_rank
-                    ELSE coalesce((SELECT max(t.level_rank) FROM temp.level_thresholds t
-                                   WHERE t.check_id = m.check_id AND m.measure >= t.threshold), 1)
-               END AS level_rank
-        FROM (
-            SELECT rx_id, check_id, group_concat(detail, '；') AS detail, max(amount_fen) AS amount_fen,
-                   max(limit_fen) AS limit_fen, min(related_rx_id) AS related_rx_id, max(measure) AS measure,
-                   -- several rows of one flag: their evidence arrays joined into one
-                   CASE WHEN count(evidence) <= 1 THEN max(evidence)
-                        ELSE '[' || group_concat(nullif(substr(evidence, 2, length(evidence) - 2), ''), ',') || ']'
-                   END AS evidence
-            FROM temp.new_flags GROUP BY rx_id, check_id
-        ) m
-        JOIN temp.check_settings s ON s.check_id = m.check_id
+            SELECT m.rx_id, m.check_id, m.detail, m.amount_fen, m.limit_fen, m.related_rx_id, m.measure, m.evidence,
+                   s.needs_review AS review_always, s.monitoring, s.counts_rank, {level} AS level_rank
+            FROM temp.new_flags m JOIN temp.check_settings s ON s.check_id = m.check_id
         ) g
-        """
-    )
+    """, params
 
 
 def summary_by_department(conn: sqlite3.Connection, month: str) -> list[sqlite3.Row]:

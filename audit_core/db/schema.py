@@ -521,6 +521,16 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         SELECT month, max(rowid), max(rowid), max(created_at) FROM disclosure_revisions GROUP BY month
         """,
     ),
+    (
+        12,
+        "audit step timings; one index on flags by month, check and level instead of two",
+        """
+        ALTER TABLE audit_runs ADD COLUMN steps TEXT;
+        DROP INDEX IF EXISTS flags_month_level;
+        DROP INDEX IF EXISTS flags_month;
+        CREATE INDEX flags_month ON flags (month, check_id, level_rank)
+        """,
+    ),
 ]
 
 
