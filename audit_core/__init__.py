@@ -14,6 +14,7 @@ The stages live in sub-packages named for the data flow: ``ingest`` (files → t
 """
 
 from .audit.checks import AuditContext, Check
+from .audit.pairs import SAME_DRUG
 from .errors import MenguiError
 from .hookspecs import hookimpl
 from .ingest.inputs import InputFormat
@@ -22,4 +23,4 @@ from .publish.ladder import Ladder, LadderContext, LadderEntry, LadderError
 
 __version__ = "0.1.0"
 __all__ = ["AuditContext", "Check", "InputFormat", "Ladder", "LadderContext", "LadderEntry", "LadderError",
-           "MenguiError", "__version__", "format_yuan", "hookimpl", "yuan_sql", "yuan_to_fen"]
+           "MenguiError", "SAME_DRUG", "__version__", "format_yuan", "hookimpl", "yuan_sql", "yuan_to_fen"]

@@ -8,9 +8,9 @@ diseases (Jinan: 2). An on-time refill (the days still in hand within the rulese
 The later prescription is at fault.
 """
 
-from mengui_core import Check, hookimpl
+from mengui_core import SAME_DRUG, Check, hookimpl
 
-from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
+from .drug_overlap import flag_overlapping_pairs
 
 CHECK_ID = "duplicate_drug"
 

@@ -9,9 +9,9 @@ ruleset's drug catalog), merged into the ruleset's same-effect groups; classes
 marked ``not_comparable`` and the ruleset's ``allowed`` combinations are skipped.
 """
 
-from mengui_core import Check, hookimpl
+from mengui_core import SAME_DRUG, Check, hookimpl
 
-from .drug_overlap import SAME_DRUG, flag_overlapping_pairs
+from .drug_overlap import flag_overlapping_pairs
 
 CHECK_ID = "same_effect_drug"
 

@@ -1,6 +1,7 @@
 """The plugin system: built-ins through entry points, loose plugin files, rulesets choosing checks."""
 
 import textwrap
+from pathlib import Path
 from importlib import metadata
 
 import pytest
@@ -217,3 +218,27 @@ def test_mengui_load_plugins_chooses_the_installed_distributions():
     assert {"amount_cap", "three_strikes", "guangzhou"} <= everything  # scripts/test.sh installs the example
     assert "guangzhou" not in names("")
     assert "guangzhou" in names("mengui-guangzhou")
+
+
+def test_the_documented_pair_check_runs_as_written(tmp_path, exports, db_path):
+    """docs/plugins.md, "Finding drug pairs": the example plugin, taken from the page, flags a second
+    anticoagulant written while the first is still in hand, and not one written after it ran out."""
+    from builders import loose_plugins
+
+    docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = docs[docs.index("### Finding drug pairs"):]
+    source = section[section.index("```python") + len("```python"):section.index("```", section.index("```python") + 9)]
+    exports.cert("P1", "M04500").cert("P2", "M04500")
+    exports.rx("A1", "2026-10-02", "P1", codes="M04500", items=[("华法林钠片", "20.00", 28, "")])
+    exports.rx("A2", "2026-10-09", "P1", codes="M04500", items=[("利伐沙班片", "60.00", 28, "")])  # 21 days in hand
+    exports.rx("B1", "2026-10-01", "P2", codes="M04500", items=[("华法林钠片", "20.00", 7, "")])
+    exports.rx("B2", "2026-10-09", "P2", codes="M04500", items=[("利伐沙班片", "60.00", 28, "")])  # the first ran out
+    ruleset = tmp_path / "pairs.toml"
+    ruleset.write_text('name = "pairs"\nversion = "1"\nextends = "jinan"\n'
+                       '[checks.double_anticoagulant]\nneeds_review = true\n', encoding="utf-8")
+    with loose_plugins(tmp_path / "plugins", anticoagulants=source):
+        flags = exports.audit(db_path, "2026-10", str(ruleset))
+    assert set(flags) == {("A2", "double_anticoagulant")}
+    flag = flags[("A2", "double_anticoagulant")]
+    assert flag["related_rx_id"] == "A1" and flag["measure"] == 14
+    assert flag["detail"] == "两种抗凝药同时在用：「华法林钠片」尚余 21 天时开具「利伐沙班片」"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..errors import MenguiError
 from ..money import format_yuan, yuan_sql, yuan_to_fen
+from .pairs import create_pairs
 
 if TYPE_CHECKING:  # the runner gives a check its ruleset; checks never load one
     from .ruleset import Ruleset
@@ -141,6 +142,21 @@ class AuditContext:
             self._items_builder(self, min_diseases)
             self.items_seconds += time.perf_counter() - started
             self._items_built = (min_diseases, self.items_share)
+
+    def item_pairs(self, same: str, min_diseases: int = 0, table: str = "item_pairs", params: dict | None = None
+                   ) -> str:
+        """Find the pairs of a patient's items that the drug checks look at, and return the name of the
+        TEMP table holding them (``temp.item_pairs`` unless ``table`` says otherwise): item ``b`` dated
+        in the month (at fault), an earlier item ``a`` of the same patient for which the SQL condition
+        ``same`` holds on the ``item_spans`` rows ``a`` and ``b``, and ``a``'s supply still in hand
+        on ``b``'s first day beyond the ruleset's refill tolerance. Columns: ``patient_id, b_seq,
+        b_line, a_seq, a_line`` (join ``temp.audit_items`` on ``patient_id, seq, line_no`` for names
+        and dates), ``overlap`` (days in hand), ``tolerance``, ``excess`` and ``earliest`` (the first
+        on-time day for ``b``). Builds ``audit_items`` first; ``SAME_DRUG`` (``mengui_core``) is the
+        condition of "the same drug"."""
+        self.ensure_items(min_diseases)
+        create_pairs(self.conn, table, same, min_diseases, params)
+        return f"temp.{table}"
 
     def add_flags(self, sql: str, params=()) -> int:
         """Insert the rows selected by ``sql`` as flags. ``rx_id`` and ``detail`` are required; the other
