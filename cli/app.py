@@ -19,6 +19,7 @@ from mengui_core.labels import APPEAL_LABELS, LEVEL_LABELS, VERDICT_LABELS
 from mengui_core.errors import MenguiError, os_message, sqlite_message
 from mengui_core.ingest.inputs import KINDS
 from mengui_core.audit.runner import audit_month, summary_by_department
+from mengui_core.db.files import open_private
 from mengui_core.db.schema import connect
 
 from .output import table
@@ -255,8 +256,35 @@ def verdicts_command(db, file):
     conn = connect(db, create=False)
     result = load_files(conn, [file], kind="verdicts", **plugin_manager.input_options())
     change = result.tables[0]
+    skipped = sum(f.skipped for f in result.files)
     click.echo(f"已导入 {result.files[0].rows} 条审核结论：新增 {change.inserted}，更改 {change.replaced}，"
-               f"未变 {change.unchanged}（更改前的结论保留在 verdict_history 中）")
+               f"未变 {change.unchanged}（更改前的结论保留在 verdict_history 中）"
+               + (f"；另有 {skipped} 行未填结论，已跳过" if skipped else ""))
+
+
+@cli.command("review-sheet")
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", required=True, help="月份 YYYY-MM")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="输出文件：.xlsx（默认，填好后可用 mengui verdicts 导入）或 .html（在浏览器中打印）")
+def review_sheet(db, month, output):
+    """生成某月待审核标记的审核清单，供药事委员会开会时打印、填写，填好的 XLSX 可直接导入。"""
+    from mengui_core.outputs.review_sheet import build, render_html, write_xlsx
+
+    path = Path(output or f"review-sheet-{month}.xlsx")
+    kind = path.suffix.lower()
+    if kind not in (".xlsx", ".html", ".htm"):
+        raise UserFacingError(f"审核清单只能写成 .xlsx 或 .html 文件，实际为「{path.name}」")
+    conn = connect(db, create=False)
+    sheet = build(conn, month)
+    if kind == ".xlsx":
+        write_xlsx(sheet, path)
+    else:
+        with open_private(path, "w", encoding="utf-8") as fh:
+            fh.write(render_html(sheet))
+    click.echo(f"{month} 待审核标记 {len(sheet.rows)} 条，审核清单已写出：{path}")
+    if kind == ".xlsx":
+        click.echo(f"填好「结论」「审核人」后导入：mengui verdicts {db} {path}")
 
 
 # ---------------------------------------------------------------- appeals (申诉与复审)

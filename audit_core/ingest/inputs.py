@@ -35,6 +35,9 @@ class Kind:
     key: tuple[str, ...]
     file_stems: tuple[str, ...] = ()
     provenance: str | None = None  # a table column the loader fills with the source file's path
+    # a column whose blank value means "not filled in yet": such rows are skipped and counted, not
+    # refused (a review sheet comes back with verdicts on some rows only)
+    skip_blank: str | None = None
 
     def column(self, name: str) -> Column:
         return next(c for c in self.columns if c.name == name)
@@ -163,7 +166,7 @@ KINDS: dict[str, Kind] = {
                 Column("reviewed_at", "text", False, ("审核时间",), label="审核时间"),
                 Column("note", "text", False, ("备注", "说明"), label="备注"),
             ),
-            ("rx_id", "check_id"), ("审核结论", "结论"), provenance="source",
+            ("rx_id", "check_id"), ("审核结论", "结论"), provenance="source", skip_blank="verdict",
         ),
     ]
 }

@@ -55,6 +55,7 @@ class FileReport:
     input_format: str | None = None  # the vendor mapping used, if any
     sha256: str | None = None  # of the file's bytes, recorded in ``loads``
     max_days_supply: int | None = None  # items: the longest days of supply in the file
+    skipped: int = 0  # rows left blank where the kind allows it (a verdict not written in), not loaded
 
 
 @dataclass
@@ -445,13 +446,24 @@ def _map_headers(path: Path, kind: Kind, headers: list[str], aliases, fmt=None) 
     return found
 
 
+def _without_blank(frame: pa.RecordBatch, first_line: int, headers: dict[str, str], column: str
+                   ) -> tuple[pa.RecordBatch, np.ndarray, int]:
+    """The chunk's rows whose ``column`` is filled in, their line numbers, and how many were blank."""
+    header = next(h for h, c in headers.items() if c == column)
+    text = pc.utf8_trim_whitespace(frame.column(header))
+    filled = np.asarray(pc.fill_null(pc.not_equal(text, ""), False).to_numpy(zero_copy_only=False))
+    lines = np.arange(first_line, first_line + frame.num_rows)[filled]
+    return frame.filter(pa.array(filled)), lines, int((~filled).sum())
+
+
 def _validate_chunk(path, kind: Kind, frame: pa.RecordBatch, first_line: int, headers: dict[str, str],
-                    problems: list[Problem]) -> tuple[pa.RecordBatch, int]:
+                    problems: list[Problem], lines: np.ndarray | None = None) -> tuple[pa.RecordBatch, int]:
     """Parse one chunk (text columns); append its problems; return (the values in db order plus
-    ``_line``, problem count)."""
+    ``_line``, problem count). ``lines``: the rows' line numbers when some rows were left out."""
     by_canonical = {c: h for h, c in headers.items()}
     size = frame.num_rows
-    lines = np.arange(first_line, first_line + size)
+    if lines is None:
+        lines = np.arange(first_line, first_line + size)
     values: dict[str, pa.Array] = {}
     count = 0
     empty = pa.array([""] * size, type=pa.string())
@@ -582,6 +594,17 @@ def _stamp_review_times(conn: sqlite3.Connection) -> None:
         WHERE reviewed_at IS NULL
         """,
         (now(),),
+    )
+
+
+def _check_titles_to_ids(conn: sqlite3.Connection) -> None:
+    """A verdict's 规则 may name the check by its Chinese title (as the review sheet prints it)."""
+    conn.execute(
+        """
+        UPDATE stage_verdicts SET check_id = (SELECT c.check_id FROM checks c WHERE c.title = stage_verdicts.check_id)
+        WHERE check_id NOT IN (SELECT check_id FROM checks)
+          AND (SELECT count(*) FROM checks c WHERE c.title = stage_verdicts.check_id) = 1
+        """
     )
 
 
@@ -813,7 +836,11 @@ def _parse_files(planned, aliases, formats, input_format, progress, problems, fi
                 fmt = _choose_format(path, spec, frame.schema.names, formats, input_format)
                 report.input_format = fmt.name if fmt else None
                 headers = _map_headers(path, spec, frame.schema.names, aliases, fmt)
-            batch, bad = _validate_chunk(path, spec, frame, first_line, headers, problems)
+            lines = None
+            if spec.skip_blank and spec.skip_blank in headers.values():
+                frame, lines, skipped = _without_blank(frame, first_line, headers, spec.skip_blank)
+                report.skipped += skipped
+            batch, bad = _validate_chunk(path, spec, frame, first_line, headers, problems, lines)
             state["problems"] += bad
             report.rows += frame.num_rows
             if "days_supply" in batch.schema.names:
@@ -986,6 +1013,7 @@ def load_files(
             if any(k.name == "rx_items" for k in kinds_used):
                 _number_items(conn)
             if any(k.name == "verdicts" for k in kinds_used):
+                _check_titles_to_ids(conn)
                 _stamp_review_times(conn)
                 problems.extend(_unknown_flags(conn))
             if dry_run or problems:  # list every problem now; otherwise a fresh insert finds repeats itself
