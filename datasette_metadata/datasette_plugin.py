@@ -11,11 +11,12 @@ from __future__ import annotations
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
+from mengui_core import times
 from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
 
 from . import pages, sessions, web
 from .metadata import public_tables
-from .site import is_mengui, is_reviewer, mengui_database
+from .site import display_name, is_mengui, is_reviewer, mengui_database, shown_source, shown_time
 
 # ---------------------------------------------------------------- privacy without `mengui serve`
 
@@ -87,6 +88,10 @@ def prepare_jinja2_environment(env, datasette):
         return labels.get(name, name)
 
     env.globals["mg_param_label"] = param_label
+    # recorded times in the site's zone, a verdict's source as a file's name, a login as its display name
+    env.filters["mg_time"] = lambda value: shown_time(datasette, value)
+    env.filters["mg_source"] = shown_source
+    env.filters["mg_person"] = lambda login: display_name(datasette, login)
 
 
 @hookimpl
@@ -112,6 +117,12 @@ def extra_template_vars(request, datasette):
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
+    if isinstance(value, str) and times.parse(value) and ("T" in value or "+" in value[10:]):
+        return shown_time(datasette, value)  # a recorded moment (ISO with a T or an offset): local time
+    if column in ("source", "来源") and isinstance(value, str):
+        return shown_source(value)
+    if column in ("reviewer", "second_reviewer", "审核人", "复审人") and isinstance(value, str):
+        return display_name(datasette, value)
     if column == "审核" and isinstance(value, str) and value.startswith("/-/review/"):
         return Markup('<a href="{}">去审核</a>').format(datasette.urls.path(value))
     if column == "申诉状态" and value == APPEAL_LABELS["pending"]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from datasette.utils.asgi import Forbidden, Response
+
+from mengui_core import times
 
 REVIEW_ROLES = ("committee", "admin")
 
@@ -32,3 +36,30 @@ def forbidden(datasette, request):
 
 async def rows(db, sql, params=()):
     return [dict(r) for r in (await db.execute(sql, params)).rows]
+
+
+def timezone_name(datasette) -> str:
+    """The zone people read times in: the metadata's ``plugins: mengui: timezone`` (Asia/Shanghai)."""
+    return (datasette.plugin_config("mengui") or {}).get("timezone") or times.DEFAULT_TIMEZONE
+
+
+def shown_time(datasette, value) -> str:
+    """A recorded time as people read it, in the site's zone: ``2026-11-30 20:26``."""
+    return times.shown(value, "", timezone_name(datasette))
+
+
+def shown_source(value) -> str:
+    """Where a verdict came from, for people: a file's name, never the server's path to it."""
+    if not value:
+        return ""
+    text = str(value)
+    return "网页" if text == "datasette" else ("命令行" if text == "cli" else PurePath(text.replace("\\", "/")).name)
+
+
+def display_name(datasette, login) -> str:
+    """The display name of a committee login (``zhangwei`` → 张伟); anything else as it is."""
+    from .sessions import site_of
+
+    users = site_of(datasette).users
+    user = users.get(str(login)) if users is not None and login else None
+    return user.display_name if user else (login or "")

@@ -13,7 +13,7 @@ PACKAGES = {"mengui_core": "audit_core", "mengui_datasette": "datasette_metadata
 # The stages of the core, in the order data flows through them: a module may import its own stage and
 # the ones before it. ``plugins`` (the manager) is the registry between the stages' types and their runners.
 STAGES = ["foundation", "db", "ingest", "audit", "review", "publish", "outputs", "monthly", "demo"]
-FOUNDATION = {"errors", "months", "money", "labels", "formulas", "hookspecs"}
+FOUNDATION = {"errors", "months", "times", "money", "labels", "formulas", "hookspecs"}
 
 
 def modules() -> dict[str, tuple[Path, bool]]:

@@ -329,3 +329,18 @@ def test_a_plain_datasette_keeps_patient_identity_from_anonymous_visitors(demo):
         assert page.status_code == 200 and not [i for i in identities if i in page.text], path
     # a committee member who signs in sees everything, as under `mengui serve`
     assert get(plain, "/mengui/prescriptions.json", actor=COMMITTEE).status_code == 200
+
+
+def test_times_show_in_beijing_sources_as_file_names_and_logins_as_names(ds, demo, tmp_path):
+    conn = sqlite3.connect(demo.db_path)
+    rx_id, check_id = conn.execute("SELECT rx_id, check_id FROM flag_status WHERE status = 'pending' "
+                                   "ORDER BY rx_id").fetchone()
+    with conn:
+        conn.execute("INSERT INTO verdicts (rx_id, check_id, verdict, reviewer, reviewed_at, note, source) "
+                     "VALUES (?, ?, 'reasonable', 'zhangwei', '2026-11-30T12:26:36+00:00', '有说明', ?)",
+                     (rx_id, check_id, str(tmp_path / "secret" / "committee" / "verdicts-2026-10.csv")))
+    page = get(ds, f"/-/review/{rx_id}/{check_id}", COMMITTEE).text
+    assert "2026-11-30 20:26" in page and "12:26" not in page          # 20:26 Beijing time, not UTC
+    assert "张伟" in page and "verdicts-2026-10.csv" in page and str(tmp_path) not in page
+    table = get(ds, f"/mengui/verdicts?rx_id={rx_id}", COMMITTEE).text
+    assert "2026-11-30 20:26" in table and str(tmp_path) not in table and "张伟" in table

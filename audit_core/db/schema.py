@@ -6,8 +6,9 @@ Money columns end in ``_fen`` and hold integer 分. Dates are ``YYYY-MM-DD`` tex
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timezone
 from pathlib import Path
+
+from .. import times
 
 #: migration 8's flag_status (final verdicts after appeals); later migrations recreate it with more columns
 FLAG_STATUS_8 = """
@@ -549,7 +550,8 @@ def database_file(conn: sqlite3.Connection) -> str:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
+    """The moment of a human act (a load, a verdict, a publication), in Beijing time with its offset."""
+    return times.now()
 
 
 def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:

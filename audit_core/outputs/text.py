@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
+from .. import times
 from ..db.files import open_private
 
 __all__ = ["OFFICE", "display_width", "is_path", "is_wide", "md", "minute", "text_writer"]
@@ -42,16 +43,12 @@ def md(text: Any) -> str:
     return _MD_SPECIAL.sub(r"\\\1", flat)
 
 
-_MINUTE = re.compile(r"(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})")
 
 
 def minute(text: str | None, empty: str = "—") -> str:
-    """``2026-11-22T10:46:55+08:00`` (or ``2026/11/22 10:46``) → ``2026-11-22 10:46``; other text as it is."""
-    if not text or not str(text).strip():
-        return empty
-    text = str(text).strip()
-    match = _MINUTE.match(text.replace("/", "-"))
-    return f"{match.group(1)} {match.group(2)}" if match else text
+    """A recorded time as people read it: ``2026-11-30T12:26:36+00:00`` → ``2026-11-30 20:26`` (Beijing
+    time); other text as it is."""
+    return times.shown(text, empty)
 
 
 def is_path(target: Any) -> bool:
