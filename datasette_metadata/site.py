@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
+from pathlib import Path
+
 from datasette.utils.asgi import Forbidden, Response
 
+#: the site's templates: Datasette's overridden in Chinese, and the plugin's own pages (mengui_*.html)
+TEMPLATES = Path(str(files("mengui_datasette") / "templates"))
 REVIEW_ROLES = ("committee", "admin")
 
 
