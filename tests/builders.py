@@ -187,3 +187,12 @@ def demo_site(directory, username, password, display_name):
     add_user(run.db_path, username, password, "committee", display_name)
     with served(run.db_path) as base:
         yield run, base
+
+
+def publish(conn, month, *, by="医保办 赵主任", effective=None, **disclose_options):
+    """Draft the month's list and publish it, as the office does once the committee has signed it off
+    (``disclose_month`` then ``publish_month``); returns the publish result."""
+    from mengui_core.publish.disclosure import disclose_month, publish_month
+
+    disclose_month(conn, month, **disclose_options)
+    return publish_month(conn, month, by=by, effective=effective)

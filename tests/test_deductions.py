@@ -134,7 +134,7 @@ def test_monthly_run_writes_the_deductions_and_the_report_shows_them(tmp_path):
                                       "-o", str(out), "--ladder-start", "2026-10"])
     assert result.exit_code == 0, result.output
     assert "医保扣款 2 笔共 27.50 元" in result.output and "未能归属" in result.output and "R404" in result.output
-    with open(out / "deductions-2026-10.csv", encoding="utf-8") as fh:
+    with open(out / "deductions-2026-10.csv", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:4] == CSV_COLUMNS and rows[1][:4] == ["D01", "王建国", "1", "20.00"] and rows[2][3] == "7.50"
     report = (out / "report-2026-10.html").read_text(encoding="utf-8")

@@ -5,10 +5,10 @@ import sqlite3
 
 import pytest
 
+from builders import publish
 from mengui_core.db import schema
 from mengui_core.review.appeals import file_appeal, review_appeal
 from mengui_core.ingest.loader import load_files
-from mengui_core.publish.disclosure import disclose_month
 from mengui_core.audit.runner import audit_month
 from mengui_core.db.schema import connect
 from mengui_core.review.verdicts import record_verdict
@@ -52,7 +52,7 @@ def reviewed(exports, db_path, migrated_from=None):
 @pytest.mark.parametrize("migrated_from", [None, 9])
 def test_history_and_appeals_refuse_every_edit(exports, db_path, migrated_from):
     conn = reviewed(exports, db_path, migrated_from)
-    disclose_month(conn, "2026-10", start="2026-10")
+    publish(conn, "2026-10", start="2026-10")  # a published list: its history rows are append-only
     before = [tuple(r) for r in conn.execute("SELECT * FROM verdict_history ORDER BY id")]
     assert len(before) == 3
     for sql, message in EDITS:
