@@ -820,7 +820,11 @@ def demo(directory, months, seed):
     conn.close()
     print_demo_appeals(run)
     click.echo()
-    print_published(run.published)
+    d = run.published.disclosure
+    counts = level_counts(d.rows)
+    click.echo(f"{d.month} {run.published.ladder.title}名单已公示第 {d.revision} 版（公示人 {d.published_by}，"
+               f"{minute(d.published_at)}）：{len(d.rows)} 名医师" + (f"（{counts}）" if counts else ""), err=True)
+    print_pending(d)
     for row in run.published.disclosure.rows:
         click.echo(f"    {row.level_label}  {row.doctor_code}  {row.doctor_name or '（不公示姓名）'}  "
                    f"{row.action_label}  不合理处方 {row.unreasonable_count} 张（{row.reasons}）", err=True)
@@ -875,7 +879,7 @@ def print_demo_deductions(run, month: str) -> None:
     click.echo(f"  全部月份 {everything.count} 笔共 {yuan(everything.total_fen)} 元，{len(everything.doctors)} 名医师")
     for note in everything.notes():
         click.echo(f"  注意：{note}")
-    click.echo(f"  按医师汇总：{command('mengui')} deductions {run.db_path} [--month {month}] [--format xlsx -o 扣款.xlsx]")
+    click.echo(f"  按医师汇总：{command('mengui')} deductions {run.db_path} [--month {month}] [-o 扣款.xlsx]")
 
 
 def command(name: str) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 from datasette.utils.asgi import Response
 
 from mengui_core import months as month_names
+from mengui_core.errors import MenguiError
 from mengui_core.formulas import neutralise
 from mengui_core.labels import ACTION_LABELS
 from mengui_core.outputs.disclosure_list import NOT_PUBLISHED, sections
@@ -36,7 +37,6 @@ DOWNLOAD_COLUMNS = ["公示月份", "公示级别", "处理措施", "医师代�
 def _policy(conn, month: str) -> str:
     """The ladder's policy sentence, in the numbers of the ruleset the month was audited with."""
     from mengui_core.audit.runner import ruleset_for_month
-    from mengui_core.errors import MenguiError
     from mengui_core.publish.disclosure import ladder_for
 
     try:
@@ -135,14 +135,18 @@ async def public_list(request, datasette):
         if not MONTH.fullmatch(wanted):
             return await _missing(request, datasette, "月份格式应为 YYYY-MM（如 2026-10）")
         return Response.redirect(datasette.urls.path(f"/-/list/{wanted}"))
+    if month is not None:
+        try:
+            month_names.parse(month)
+        except MenguiError as ex:
+            return await _missing(request, datasette, str(ex), status=404)
     reviewer = is_reviewer(request.actor)
     db = await mengui_database(datasette)
     if not await db.table_exists("disclosure_drafts"):
         return await _missing(request, datasette, "数据库尚未升级：请先用 mengui 命令打开一次数据库。")
     data = await db.execute_fn(lambda conn: page_data(conn, month, reviewer))
     if month is not None and data["published"] is None and data["draft"] is None:
-        return await _missing(request, datasette, f"{month_names.title(month) if MONTH.fullmatch(month) else month}"
-                              "没有公示名单。", data, status=404)
+        return await _missing(request, datasette, f"{month_names.title(month)}没有公示名单。", data, status=404)
     if fmt:
         if data["published"] is None:
             return await _missing(request, datasette, "该月的名单尚未公示。", data, status=404)

@@ -196,3 +196,18 @@ def publish(conn, month, *, by="医保办 赵主任", effective=None, **disclose
 
     disclose_month(conn, month, **disclose_options)
     return publish_month(conn, month, by=by, effective=effective)
+
+
+def database_before(db_path, last: int):
+    """A database as the version whose newest migration was ``last`` left it (schema only, no data): an
+    open autocommit connection, for a test to add what that version wrote before ``connect`` migrates it."""
+    import sqlite3
+
+    from mengui_core.db import schema
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    for number, _, sql in schema.MIGRATIONS:
+        if number <= last:
+            conn.executescript(f"BEGIN;{sql};INSERT INTO _migrations VALUES ({number}, 'x', 'y');COMMIT;")
+    return conn

@@ -34,6 +34,19 @@ FLAG_STATUS_8 = """
         LEFT JOIN appeals a ON a.rx_id = f.rx_id AND a.check_id = f.check_id;
 """
 
+#: migration 2's doctor_roster (the roster with each doctor's active revocation); 13 adds its effective date
+DOCTOR_ROSTER_2 = """
+        CREATE VIEW doctor_roster AS
+        SELECT d.doctor_code, d.doctor_name, d.department, d.qualified,
+               r.month AS revoked_month, r.revoked_at,
+               CASE WHEN r.doctor_code IS NOT NULL THEN '已取消（' || r.month || ' 公示）'
+                    WHEN d.qualified = 0 THEN '无定岗资格'
+                    ELSE '有效' END AS qualification
+        FROM doctors d
+        LEFT JOIN revocations r ON r.doctor_code = d.doctor_code
+             AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -246,16 +259,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         );
-        CREATE VIEW doctor_roster AS
-        SELECT d.doctor_code, d.doctor_name, d.department, d.qualified,
-               r.month AS revoked_month, r.revoked_at,
-               CASE WHEN r.doctor_code IS NOT NULL THEN '已取消（' || r.month || ' 公示）'
-                    WHEN d.qualified = 0 THEN '无定岗资格'
-                    ELSE '有效' END AS qualification
-        FROM doctors d
-        LEFT JOIN revocations r ON r.doctor_code = d.doctor_code
-             AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
-        """,
+""" + DOCTOR_ROSTER_2,
     ),
     (
         3,
@@ -571,17 +575,10 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE disclosure_runs RENAME COLUMN computed_at TO published_at;
         ALTER TABLE disclosure_runs ADD COLUMN depends_on TEXT;
         DROP VIEW doctor_roster;
-        CREATE VIEW doctor_roster AS
-        SELECT d.doctor_code, d.doctor_name, d.department, d.qualified,
-               r.month AS revoked_month, r.revoked_at,
-               coalesce(r.effective_date, date(r.month || '-01', '+1 month')) AS effective_date,
-               CASE WHEN r.doctor_code IS NOT NULL THEN '已取消（' || r.month || ' 公示）'
-                    WHEN d.qualified = 0 THEN '无定岗资格'
-                    ELSE '有效' END AS qualification
-        FROM doctors d
-        LEFT JOIN revocations r ON r.doctor_code = d.doctor_code
-             AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
-        """,
+""" + DOCTOR_ROSTER_2.replace(
+            "r.month AS revoked_month, r.revoked_at,\n",
+            "r.month AS revoked_month, r.revoked_at,\n"
+            "               coalesce(r.effective_date, date(r.month || '-01', '+1 month')) AS effective_date,\n"),
     ),
 ]
 

@@ -156,7 +156,7 @@ def _pending_note(disclosure: Disclosure) -> str | None:
 
 def sections(disclosure: Disclosure) -> list[dict]:
     """The list by level, highest first, every level of the vocabulary present (an empty one says 无):
-    ``level``, ``label``, ``heading`` (the level and what it does; a revocation's effective date),
+    ``level``, ``label``, ``heading`` (the level and what it does; when it revokes anyone, from when),
     ``rows`` — (number, row) pairs, numbered across the whole list —, ``doctors`` and ``count`` (the
     level's total line)."""
     rows = sorted_rows(disclosure)
@@ -166,7 +166,7 @@ def sections(disclosure: Disclosure) -> list[dict]:
         mine = [r for r in rows if int(r.level) == level]
         action = mine[0].action if mine else DEFAULT_ACTIONS.get(level, "")
         heading = f"{LEVEL_LABELS.get(level, level)}：{ACTION_LABELS.get(action, action)}"
-        if action == "revoke" and disclosure.effective:
+        if action == "revoke" and disclosure.effective and mine:
             heading += f"（自 {disclosure.effective} 起）"
         numbered = []
         for row in mine:

@@ -3,7 +3,14 @@
 :func:`month_report` reads the database (set-based SQL, one ``GROUP BY`` query per table) and
 masks what could identify a patient; the template ``templates/report.html`` lays it out with the
 shared stylesheet and inline SVG charts (:mod:`mengui_core.outputs.charts`): no JavaScript, no
-external resources, printable on A4. :func:`render_month_report` does both.
+external resources, printable on A4. :func:`render_month_report` does both, and
+:func:`write_month_report` writes it to a file (``mengui report``, ``mengui run``) from the database as it
+is — no load, no audit.
+
+The list section shows the published list, or the month's draft saying it is one ("草稿，待审定后 mengui
+publish"); what is out of date is found by content, never by comparing times: the draft against the
+published list, the list computed now (``publish.disclosure.list_now``) against both, and an earlier
+month's newer revision (``stale_months``).
 
 The report never shows patient names or patient ids: flag details are masked before they reach
 the template. It is an *internal* document: it names every flagged doctor. What is published is
@@ -30,7 +37,7 @@ from .charts import check_colours, horizontal_bars, stacked_bars
 from .pages import render
 from .text import minute
 
-__all__ = ["ReportError", "month_report", "render_month_report"]
+__all__ = ["ReportError", "month_report", "render_month_report", "report_lines", "write_month_report"]
 
 PENDING_LIST_LIMIT = 100
 TREND_MONTHS = 6

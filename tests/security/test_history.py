@@ -5,8 +5,7 @@ import sqlite3
 
 import pytest
 
-from builders import publish
-from mengui_core.db import schema
+from builders import database_before, publish
 from mengui_core.review.appeals import file_appeal, review_appeal
 from mengui_core.ingest.loader import load_files
 from mengui_core.audit.runner import audit_month
@@ -32,12 +31,7 @@ def reviewed(exports, db_path, migrated_from=None):
     exports.rx("R1", "2026-10-08", "P1", items=[("苯磺酸氨氯地平片", "187.62", 28)])
     exports.rx("R2", "2026-10-09", "P2", items=[("苯磺酸氨氯地平片", "190.00", 28)])
     if migrated_from is not None:  # a database made by the version before migration 11
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-        for number, name, sql in schema.MIGRATIONS:
-            if number <= migrated_from:
-                conn.executescript(f"BEGIN;{sql};INSERT INTO _migrations VALUES ({number}, 'x', 'y');COMMIT;")
-        conn.close()
+        database_before(db_path, migrated_from).close()
     conn = connect(db_path)
     load_files(conn, [exports.write()])
     audit_month(conn, "2026-10")

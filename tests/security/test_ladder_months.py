@@ -4,12 +4,11 @@ changes (a new revision) makes every later published list whose levels depended 
 `disclose`, `publish`, `report` and the review site until they are published again."""
 
 import asyncio
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
-from builders import publish, session_for
+from builders import database_before, publish, session_for
 from mengui_cli.app import cli
 from mengui_core.ingest.loader import load_files
 from mengui_core.publish.disclosure import disclose_month, stale_months
@@ -138,14 +137,8 @@ def test_an_unchanged_earlier_month_makes_nothing_stale(hospital):
 
 
 def test_migration_11_takes_over_a_declared_start_and_the_lists_of_an_older_database(tmp_path):
-    from mengui_core.db import schema
-
     db = tmp_path / "old.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-    for number, name, sql in schema.MIGRATIONS:
-        if number <= 9:
-            conn.executescript(f"BEGIN;{sql};INSERT INTO _migrations VALUES ({number}, 'x', 'y');COMMIT;")
+    conn = database_before(db, 9)
     conn.execute("INSERT INTO settings VALUES ('ladder_start', '2026-07')")
     conn.execute("INSERT INTO disclosure_revisions VALUES ('2026-07', 1, 't', 'three_strikes', NULL, 0, 0, NULL)")
     conn.close()
