@@ -16,6 +16,7 @@ from mengui_core import plugins as plugin_manager
 from mengui_core import months
 from mengui_core.audit import ruleset as rulesets_module
 from mengui_core.labels import APPEAL_LABELS, LEVEL_LABELS, VERDICT_LABELS
+from mengui_core.times import minute
 from mengui_core.errors import MenguiError, os_message, sqlite_message
 from mengui_core.ingest.inputs import KINDS
 from mengui_core.audit.runner import audit_month, summary_by_department
@@ -319,8 +320,8 @@ def appeal_review(db, rx_id, check_id, verdict, reviewer, note):
                "原结论与复审均保留在审核历史中")
     if a.status == "overturned" and reviewed.redisclose:
         months = "、".join(reviewed.redisclose)
-        click.echo(f"该处方不再计为不合理处方。已公示的 {months} 名单可能随之变化，请按月份顺序重新生成："
-                   f"mengui disclose {db} --month {reviewed.redisclose[0]}（变化时生成新版本）")
+        click.echo(f"该处方不再计为不合理处方。已公示的 {months} 名单可能随之变化，请按月份顺序重新生成草稿："
+                   f"mengui disclose {db} --month {reviewed.redisclose[0]}，审定后 mengui publish（变化时产生新版本）")
 
 
 @cli.command("appeals")
@@ -351,19 +352,21 @@ def appeals_command(db, month):
 @click.argument("db", type=click.Path(dir_okay=False))
 @click.option("--month", default=None, help="月份 YYYY-MM（按扣款日期；扣款无日期时按开方日期），默认全部月份")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "md"]), default=None,
-              help="输出格式（默认在屏幕上显示表格；-o 时按文件后缀或 csv）")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="输出文件（xlsx 必须指定）")
+              help="输出格式（默认按 -o 文件的扩展名；不写文件时在屏幕上显示表格）")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="输出文件，扩展名决定格式：.csv .xlsx .md")
 def deductions(db, month, fmt, output):
     """医保扣款按开方医师汇总（开方医师全额承担）。"""
     from mengui_core.outputs.deduction_list import FORMATS, write_text
     from mengui_core.publish.deductions import summarise, yuan
 
-    conn = connect(db, create=False)
-    summary = summarise(conn, month)
-    if fmt is None and output:
-        fmt = {".xlsx": "xlsx", ".md": "md"}.get(Path(output).suffix.lower(), "csv")
+    from mengui_core.outputs.text import choose_format
+
+    fmt = choose_format(output, fmt, FORMATS, default=None)
     if fmt == "xlsx" and not output:
         output = f"deductions-{month or 'all'}.xlsx"
+    conn = connect(db, create=False)
+    summary = summarise(conn, month)
     if output:
         FORMATS[fmt](summary, Path(output))
     elif fmt:
@@ -389,60 +392,159 @@ def ladder_options(func):
     return func
 
 
-def print_publish(published) -> None:
-    d = published.disclosure
-    status = f"第 {d.revision} 版" + ("（新生成）" if published.new_revision else "（与已公示的版本相同）")
-    click.echo(f"{d.month} {published.ladder.title}名单 {status}：{len(d.rows)} 名医师", err=True)
-    by_level = {}
-    for row in d.rows:
+def level_counts(rows) -> str:
+    """``三级 1 名，一级 2 名`` (nothing when the list is empty)."""
+    by_level: dict[int, int] = {}
+    for row in rows:
         by_level[row.level] = by_level.get(row.level, 0) + 1
-    if d.rows:
-        click.echo("  " + "，".join(f"{LEVEL_LABELS[l]} {n} 名" for l, n in sorted(by_level.items(), reverse=True)),
-                   err=True)
+    return "，".join(f"{LEVEL_LABELS[l]} {n} 名" for l, n in sorted(by_level.items(), reverse=True))
+
+
+def print_pending(d) -> None:
     if d.pending:
         click.echo(f"  另有 {d.pending} 条标记待药事委员会审核，未计入本名单", err=True)
     if d.appeals_pending:
         click.echo(f"  其中 {d.appeals_pending} 条不合理结论申诉中（待复审），复审前按原结论计入", err=True)
-    if published.new_revision and d.changes:
-        click.echo("  与上一版相比：", err=True)
+
+
+def print_draft(drafted, db: str = "DB") -> None:
+    """What ``disclose`` (and ``run``) did: a draft, stored, nothing public changed."""
+    d = drafted.disclosure
+    counts = level_counts(d.rows)
+    click.echo(f"{d.month} {drafted.ladder.title}名单草稿：{len(d.rows)} 名医师" + (f"（{counts}）" if counts else ""),
+               err=True)
+    print_pending(d)
+    if d.base_revision is None:
+        click.echo("  本月名单尚未公示", err=True)
+    elif not d.differs:
+        click.echo(f"  与已公示的第 {d.base_revision} 版相同", err=True)
+    else:
+        click.echo(f"  与已公示的第 {d.base_revision} 版不同：", err=True)
         for change in d.changes:
             click.echo(f"    - {change}", err=True)
+        if drafted.dependents:
+            click.echo(f"  公示后，依赖本月的 {'、'.join(drafted.dependents)} 的名单须按月份顺序重新生成并公示", err=True)
+    if d.differs:
+        from mengui_core.publish.disclosure import DRAFT_NOTICE
+
+        click.echo(f"{DRAFT_NOTICE}：mengui publish {db} --month {d.month} --by 审定人", err=True)
+    print_stale(drafted.stale)
+
+
+def print_published(published) -> None:
+    """What ``publish`` did."""
+    d = published.disclosure
+    counts = level_counts(d.rows)
+    who = f"，公示人 {d.published_by}" if d.published_by else ""
+    if published.new_revision:
+        click.echo(f"已公示 {d.month} {published.ladder.title}名单第 {d.revision} 版：{len(d.rows)} 名医师"
+                   + (f"（{counts}）" if counts else "") + f"{who}，{minute(d.published_at)}", err=True)
+        if d.changes:
+            click.echo("  与上一版相比：", err=True)
+            for change in d.changes:
+                click.echo(f"    - {change}", err=True)
+    else:
+        click.echo(f"{d.month} 名单草稿与已公示的第 {d.revision} 版相同：未产生新版本（已确认）", err=True)
+    print_pending(d)
+    for doctor, effective in published.revoked:
+        click.echo(f"  取消医保定岗医师资格：{doctor}，自 {effective} 起生效", err=True)
+    for doctor, effective in published.rescheduled:
+        click.echo(f"  取消医保定岗医师资格的生效日期改为：{doctor}，自 {effective} 起", err=True)
+    for doctor in published.withdrawn:
+        click.echo(f"  撤销取消资格：{doctor}（本版不再取消其资格，原取消视为未生效）", err=True)
     print_stale(published.stale)
 
 
 def print_stale(stale: dict[str, list[str]]) -> None:
-    """Later months whose lists an earlier month's change has made out of date."""
+    """Later published months whose lists an earlier month's new revision has made out of date."""
     if not stale:
         return
-    causes = "；".join(f"{month} 生成后 {'、'.join(earlier)} 的名单有变化" for month, earlier in stale.items())
-    click.echo(f"注意：{'、'.join(stale)} 的公示名单已过时（{causes}），请按月份顺序重新生成："
-               f"mengui disclose DB --month {next(iter(stale))}", err=True)
+    causes = "；".join(f"{month} 公示后 {'、'.join(earlier)} 的名单有变化" for month, earlier in stale.items())
+    click.echo(f"注意：{'、'.join(stale)} 的公示名单已过时（{causes}），请按月份顺序重新生成并公示："
+               f"mengui disclose DB --month {next(iter(stale))}，审定后 mengui publish", err=True)
+
+
+def list_output(output, fmt, month, default_stem, formats):
+    """(path or None, format): ``-o``'s extension chooses the format; ``--format`` must agree with it."""
+    from mengui_core.outputs.text import choose_format
+
+    fmt = choose_format(output, fmt, formats)
+    if fmt == "xlsx" and not output:
+        output = f"{default_stem}-{month}.xlsx"
+    return output, fmt
 
 
 @cli.command()
 @click.argument("db", type=click.Path(dir_okay=False))
 @click.option("--month", required=True, help="公示月份，格式 YYYY-MM")
-@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "md", "html"]), default="csv", show_default=True,
-              help="输出格式")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="输出文件（默认输出到屏幕；xlsx 必须指定）")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "md", "html"]), default=None,
+              help="输出格式（默认按 -o 文件的扩展名；输出到屏幕时为 csv）")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="输出文件，扩展名决定格式：.csv .xlsx .md .html（默认输出到屏幕）")
 @click.option("--ruleset", "ruleset_name", default=None, help="规则集（默认用该月审核时的规则集）")
 @ladder_options
 def disclose(db, month, fmt, output, ruleset_name, ladder_start, allow_unaudited, require_reviewed):
-    """计算并写出某月的不合理处方医师公示名单。"""
+    """计算某月的公示名单，保存为草稿并写出（公开内容不变；审定后用 mengui publish 公示）。"""
     from mengui_core.outputs.disclosure_list import FORMATS
     from mengui_core.publish.disclosure import disclose_month
 
+    output, fmt = list_output(output, fmt, month, "disclosure", FORMATS)
     conn = connect(db, create=False)
-    if fmt == "xlsx" and not output:
-        output = f"disclosure-{month}.xlsx"
-    published = disclose_month(conn, month, ruleset=ruleset_name, start=ladder_start,
-                               allow_unaudited=allow_unaudited, require_reviewed=require_reviewed)
-    print_publish(published)
+    drafted = disclose_month(conn, month, ruleset=ruleset_name, start=ladder_start,
+                             allow_unaudited=allow_unaudited, require_reviewed=require_reviewed)
+    print_draft(drafted, db)
+    shown = drafted.current  # the draft, or the published list when they are the same
+    if output:
+        FORMATS[fmt](shown, Path(output))
+        click.echo(f"已写出{'草稿' if shown.draft else f'已公示的第 {shown.revision} 版'}：{output}", err=True)
+    else:
+        FORMATS[fmt](shown, sys.stdout)
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", required=True, help="公示月份，格式 YYYY-MM")
+@click.option("--by", "by", default=None, help="审定（公示）人，记入版本记录（默认当前登录用户）")
+@click.option("--effective", default=None, metavar="YYYY-MM-DD",
+              help="取消定岗资格的生效日期（默认为名单月份的下一个月的 1 日）")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "md", "html"]), default=None,
+              help="同时写出公示的名单的格式（默认按 -o 文件的扩展名）")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="同时把公示的名单写到此文件（扩展名决定格式）")
+def publish(db, month, by, effective, fmt, output):
+    """公示某月的名单草稿（与已公示版本不同时产生新版本），记录公示人和时间；取消资格自生效日期起生效。"""
+    from mengui_core.outputs.disclosure_list import FORMATS
+    from mengui_core.publish.disclosure import publish_month
+
+    months.check(month)
+    if output or fmt:
+        output, fmt = list_output(output, fmt, month, "disclosure", FORMATS)
+    conn = connect(db, create=False)
+    published = publish_month(conn, month, by=by or getpass.getuser(), effective=effective)
+    print_published(published)
     if output:
         FORMATS[fmt](published.disclosure, Path(output))
         click.echo(f"已写出：{output}", err=True)
-    else:
+    elif fmt:
         FORMATS[fmt](published.disclosure, sys.stdout)
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False))
+@click.option("--month", required=True, help="月份，格式 YYYY-MM")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="月报文件（HTML，默认 report-YYYY-MM.html）")
+def report(db, month, output):
+    """按数据库现状重新写出某月的审核月报（不导入、不审核）。"""
+    from mengui_core.outputs.report import write_month_report
+
+    months.check(month)
+    conn = connect(db, create=False)
+    path = Path(output or f"report-{month}.html")
+    state = write_month_report(conn, month, path)
+    for line in state:
+        click.echo(line, err=True)
+    click.echo(f"已写出：{path}", err=True)
 
 
 def print_deductions_line(conn, month: str) -> None:
@@ -461,13 +563,17 @@ def print_deductions_line(conn, month: str) -> None:
 @click.argument("db", type=click.Path(dir_okay=False))
 @click.argument("doctor_code")
 @click.option("--note", default=None, help="恢复资格的依据，如文件号")
-def reinstate(db, doctor_code, note):
+@click.option("--date", "on", default=None, metavar="YYYY-MM-DD", help="恢复资格的日期（默认今天；补录时请写明）")
+def reinstate(db, doctor_code, note, on):
     """恢复被取消医保定岗资格的医师（名册恢复后使用）。"""
     from mengui_core.publish.disclosure import reinstate as reinstate_doctor
 
     conn = connect(db, create=False)
-    month = reinstate_doctor(conn, doctor_code, note)
-    click.echo(f"已恢复医师 {doctor_code} 的定岗资格（{month} 公示取消）；此后的公示级别重新起算")
+    month = reinstate_doctor(conn, doctor_code, note, on)
+    day = conn.execute("SELECT reinstated_on FROM revocations WHERE doctor_code = ? AND month = ?",
+                       (doctor_code, month)).fetchone()[0]
+    click.echo(f"已恢复医师 {doctor_code} 的定岗资格（{month} 公示取消），自 {day} 起可开具门规处方；"
+               "此后的公示级别重新起算")
 
 
 @cli.command("run")
@@ -498,7 +604,7 @@ def run_command(db, month, input_dir, output_dir, ruleset_name, ladder_start, al
         change = result.verdicts.tables[0]
         click.echo(f"\n导入审核结论：新增 {change.inserted}，更改 {change.replaced}，未变 {change.unchanged}")
     click.echo()
-    print_publish(result.published)
+    print_draft(result.drafted, db)
     print_deductions_line(conn, month)
     click.echo("\n已写出：")
     for path in result.files:
@@ -729,8 +835,10 @@ def demo(directory, months, seed):
         d = step.published.disclosure
         levels = "，".join(f"{LEVEL_LABELS[l]} {sum(1 for r in d.rows if r.level == l)} 名"
                           for l in (3, 2, 1) if any(r.level == l for r in d.rows)) or "无"
+        revoked = "；".join(f"{doctor} 自 {day} 起取消定岗资格" for doctor, day in step.published.revoked)
         click.echo(f"{step.month}：导入 {rows} 行，审核处方 {step.audited.prescriptions} 张，标记 {step.audited.flags} 条，"
-                   f"委员会审核 {step.verdicts} 条，公示 {len(d.rows)} 名医师（{levels}）")
+                   f"委员会审核 {step.verdicts} 条，公示 {len(d.rows)} 名医师（{levels}）"
+                   + (f"，{revoked}" if revoked else ""))
         last["step"] = step
 
     run = run_demo(Path(directory), months=months, seed=seed, on_month=on_month)
@@ -740,7 +848,11 @@ def demo(directory, months, seed):
     conn.close()
     print_demo_appeals(run)
     click.echo()
-    print_publish(run.published)
+    d = run.published.disclosure
+    counts = level_counts(d.rows)
+    click.echo(f"{d.month} {run.published.ladder.title}名单已公示第 {d.revision} 版（公示人 {d.published_by}，"
+               f"{minute(d.published_at)}）：{len(d.rows)} 名医师" + (f"（{counts}）" if counts else ""), err=True)
+    print_pending(d)
     for row in run.published.disclosure.rows:
         click.echo(f"    {row.level_label}  {row.doctor_code}  {row.doctor_name or '（不公示姓名）'}  "
                    f"{row.action_label}  不合理处方 {row.unreasonable_count} 张（{row.reasons}）", err=True)
@@ -756,8 +868,10 @@ def demo(directory, months, seed):
     click.echo(f"  {command('mengui')} users add {run.db_path} 委员账号 --role committee")
     click.echo(f"  {command('mengui')} serve {run.db_path}")
     click.echo("      创建药事委员会委员账号，再启动审核网站：委员登录后审核标记、查看申诉与扣款；未登录只见公示名单与统计")
-    click.echo(f"  {command('mengui')} disclose {run.db_path} --month {month} --format xlsx -o 公示名单.xlsx")
-    click.echo("      重新生成公示名单（与已公示版本相同时不产生新版本）")
+    click.echo(f"  {command('mengui')} disclose {run.db_path} --month {month} -o 公示名单.xlsx")
+    click.echo("      重新生成公示名单草稿（不改变已公示的名单）；审定后 mengui publish 公示（有变化时产生新版本）")
+    click.echo(f"  {command('mengui')} report {run.db_path} --month {month}")
+    click.echo("      按数据库现状重新写出月报（不导入、不审核）")
     click.echo(f"  {command('mengui')} review {run.db_path} --rx 处方号 --check amount_cap --verdict 不合理")
     click.echo("      记录一条审核结论")
     click.echo(f"  {command('mengui')} appeals {run.db_path}")
@@ -793,7 +907,7 @@ def print_demo_deductions(run, month: str) -> None:
     click.echo(f"  全部月份 {everything.count} 笔共 {yuan(everything.total_fen)} 元，{len(everything.doctors)} 名医师")
     for note in everything.notes():
         click.echo(f"  注意：{note}")
-    click.echo(f"  按医师汇总：{command('mengui')} deductions {run.db_path} [--month {month}] [--format xlsx -o 扣款.xlsx]")
+    click.echo(f"  按医师汇总：{command('mengui')} deductions {run.db_path} [--month {month}] [-o 扣款.xlsx]")
 
 
 def command(name: str) -> str:

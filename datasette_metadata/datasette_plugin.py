@@ -13,10 +13,12 @@ from markupsafe import Markup, escape
 
 from mengui_core import times
 from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
+from mengui_core.times import minute
 
-from . import pages, sessions, web
+from . import lists, pages, sessions, web
 from .metadata import public_tables
-from .site import display_name, is_mengui, is_reviewer, mengui_database, shown_source, shown_time
+from .sessions import display_name
+from .site import TEMPLATES, is_mengui, is_reviewer, mengui_database, shown_source, shown_time
 
 # ---------------------------------------------------------------- privacy without `mengui serve`
 
@@ -61,6 +63,8 @@ def register_routes():
         (r"^/-/password-tool$", sessions.password_tool),
         (r"^/-/review/(?P<rx_id>[^/]+)/(?P<check_id>[^/]+)$", pages.review),
         (r"^/-/dashboard$", pages.dashboard),
+        (r"^/-/list$", lists.public_list),
+        (r"^/-/list/(?P<month>[^/.]+)(\.(?P<format>csv|json))?$", lists.public_list),
         (r"^/-/metadata(\.(?P<format>json))?$", pages.metadata_guard),
     ]
 
@@ -80,8 +84,13 @@ def prepare_connection(conn, database, datasette):
 def prepare_jinja2_environment(env, datasette):
     """The same vocabulary in templates (``mg_label(kind, key)``), and ``mg_param_label(name)``: the
     Chinese label of a canned query's form field, from the metadata's ``plugins: mengui: param_labels``
-    (the field's name itself when it has none)."""
+    (the field's name itself when it has none). Under a plain ``datasette mengui.db`` (no template
+    directory) the plugin's own pages (``mengui_*.html``) are still found, after Datasette's templates."""
+    from jinja2 import ChoiceLoader, FileSystemLoader
+
+    env.loader = ChoiceLoader([env.loader, FileSystemLoader(str(TEMPLATES))])
     env.globals["mg_label"] = label
+    env.filters["mg_minute"] = minute  # a stored timestamp in Beijing time, to the minute
 
     def param_label(name: str) -> str:
         labels = (datasette.plugin_config("mengui") or {}).get("param_labels") or {}
@@ -96,21 +105,23 @@ def prepare_jinja2_environment(env, datasette):
 
 @hookimpl
 def extra_template_vars(request, datasette):
-    """``mengui_stale``: for a reviewer, the months whose lists an earlier month's change has made
-    out of date (shown on the home page and the dashboard until they are disclosed again)."""
+    """For a reviewer: ``mengui_stale``, the published months whose lists an earlier month's new
+    revision has made out of date (shown on the home page and the dashboard until they are published
+    again), and ``mengui_drafts``, the months whose draft awaits sign-off (``mengui publish``)."""
     async def inner():
         if request is None or not is_reviewer(request.actor):
             return {}
-        from mengui_core.publish.disclosure import stale_months
+        from mengui_core.publish.disclosure import pending_drafts, stale_months
 
         try:
             db = await mengui_database(datasette)
-            if not await db.table_exists("disclosure_runs"):
+            if not await db.table_exists("disclosure_drafts"):
                 return {}
             stale = await db.execute_fn(stale_months)
+            drafts = await db.execute_fn(pending_drafts)
         except Exception:
             return {}
-        return {"mengui_stale": stale}
+        return {"mengui_stale": stale, "mengui_drafts": drafts}
 
     return inner
 
@@ -140,9 +151,11 @@ def render_cell(row, value, column, table, database, datasette):
 
 @hookimpl
 def menu_links(datasette, actor):
+    public = {"href": datasette.urls.path("/-/list"), "label": "公示名单"}
     if not is_reviewer(actor):
-        return [{"href": datasette.urls.path("/-/login"), "label": "委员登录"}]
-    links = [{"href": datasette.urls.path("/-/dashboard"), "label": "统计图表"}]
+        return [public, {"href": datasette.urls.path("/-/login"), "label": "委员登录"}]
+    links = [{"href": datasette.urls.path("/-/dashboard"), "label": "统计图表"},
+             {"href": datasette.urls.path("/-/list"), "label": "公示名单（已公示与草稿）"}]
     for name in datasette.databases:
         if not name.startswith("_"):
             links.insert(0, {"href": datasette.urls.path(f"/{name}/appeals_overview"), "label": "申诉与复审"})

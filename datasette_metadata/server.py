@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from importlib.resources import files
 from pathlib import Path
 
 from mengui_core.db.schema import connect, users_path
@@ -11,9 +10,8 @@ from mengui_core.errors import MenguiError
 
 from .metadata import PLACEHOLDER, base_metadata, build_metadata  # noqa: F401 (the site's metadata, re-exported)
 from .sessions import SESSION_HOURS, Site, UserStore
+from .site import TEMPLATES  # noqa: F401 (where the site's templates are; Datasette's template_dir)
 from .users import cookie_secret
-
-TEMPLATES = Path(str(files("mengui_datasette") / "templates"))
 
 
 def ensure_plugins() -> None:

@@ -324,3 +324,10 @@ async def password_tool(request, datasette):
         hashed = await asyncio.get_running_loop().run_in_executor(HASHING, hash_password, password[:1024])
     return Response.html(await datasette.render_template("password_tool.html", {"hashed_password": hashed},
                                                          request=request))
+
+
+def display_name(datasette, login) -> str:
+    """The display name of a committee login (``zhangwei`` → 张伟); anything else as it is."""
+    users = site_of(datasette).users
+    user = users.get(str(login)) if users is not None and login else None
+    return user.display_name if user else (login or "")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import PurePath
+from importlib.resources import files
+from pathlib import Path, PurePath
 
 from datasette.utils.asgi import Forbidden, Response
 
 from mengui_core import times
 
+#: the site's templates: Datasette's overridden in Chinese, and the plugin's own pages (mengui_*.html)
+TEMPLATES = Path(str(files("mengui_datasette") / "templates"))
 REVIEW_ROLES = ("committee", "admin")
 
 
@@ -54,12 +57,3 @@ def shown_source(value) -> str:
         return ""
     text = str(value)
     return "网页" if text == "datasette" else ("命令行" if text == "cli" else PurePath(text.replace("\\", "/")).name)
-
-
-def display_name(datasette, login) -> str:
-    """The display name of a committee login (``zhangwei`` → 张伟); anything else as it is."""
-    from .sessions import site_of
-
-    users = site_of(datasette).users
-    user = users.get(str(login)) if users is not None and login else None
-    return user.display_name if user else (login or "")

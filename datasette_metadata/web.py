@@ -4,7 +4,9 @@ mengui's Datasette plugin), and the Chinese error pages.
 Requests: a session cookie that is no longer valid (expired, user removed or disabled, password
 changed, secret rotated: :func:`sessions.valid_actor`) is dropped before Datasette sees it, and the
 browser told to forget it; Datasette's pages about itself (versions, plugins, databases, threads,
-settings, …) are for admins only; a POST body is limited in size.
+settings, …) are for admins only; a POST body is limited in size; anonymous visitors of the raw
+``disclosures`` table page are sent to the public list page (``/-/list``, the month of a ``month``
+filter), made for reading — the table's JSON and CSV stay, for programs.
 
 Responses: security headers on every one; every cookie HttpOnly and SameSite=Lax (and Secure over
 HTTPS); SQLite's English errors (``database is locked``) replaced by Chinese ones in pages and JSON;
@@ -27,6 +29,7 @@ from mengui_core.errors import SQLITE_MESSAGES, sqlite_message
 from mengui_core.formulas import neutralise
 
 from .sessions import COOKIE, request_cookies, valid_actor, without_cookie
+from .site import is_reviewer
 
 SECURITY_HEADERS = [
     (b"content-security-policy", b"frame-ancestors 'none'"),
@@ -38,6 +41,9 @@ SECURITY_HEADERS = [
 INTERNAL_PAGES = re.compile(
     r"^/-/(versions|plugins|databases|threads|settings|config|permissions|allow-debug|messages|patterns|auth-token)"
     r"(\.json)?$")
+# the raw table page of the public list (not its .json / .csv)
+LIST_TABLE_PAGE = re.compile(r"^/[^/]+/disclosures/?$")
+MONTH_PARAMETER = re.compile(rb"(?:^|&)month(?:__exact)?=(\d{4}-\d{2})(?:&|$)")
 MAX_POST_BYTES = 256 * 1024  # a verdict with a 2,000-character note is about 20 KB
 CLEARED = (f"{COOKIE}=; expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/; HttpOnly; SameSite=Lax"
            ).encode("latin-1")
@@ -59,6 +65,12 @@ async def _send_simple(send, status: int, title: str, message: str, json_body: b
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", kind), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _redirect(send, location: str) -> None:
+    await send({"type": "http.response.start", "status": 302,
+                "headers": [(b"location", location.encode("utf-8")), (b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _harden_cookie(value: bytes, https: bool) -> bytes:
@@ -128,6 +140,10 @@ class Guard:
         respond = self._responder(send, path, https, clear)
         if INTERNAL_PAGES.match(path) and (actor or {}).get("role") != "admin":
             return await _send_simple(respond, 403, "无权访问", "本页只对管理员开放。", wants_json)
+        if scope.get("method") in ("GET", "HEAD") and LIST_TABLE_PAGE.match(path) and not is_reviewer(actor):
+            month = MONTH_PARAMETER.search(scope.get("query_string") or b"")
+            target = "/-/list" + (f"/{month.group(1).decode()}" if month else "")
+            return await _redirect(respond, self.datasette.urls.path(target))
         if scope.get("method") == "POST":
             body = await self._body(scope, receive)
             if body is None:

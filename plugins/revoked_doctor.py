@@ -2,10 +2,12 @@
 
 Two sources, both read set-based:
 
-* ``revocations`` (written when a disclosure list says ``revoke``): the qualification is gone from
-  the day of ``revoked_at`` (the list's date) until the day of ``reinstated_at`` (``mengui reinstate``)
-  or ``withdrawn_at`` (a later revision of the list no longer revokes), exclusive — on the day of a
-  reinstatement or withdrawal the doctor may prescribe again. Dates are compared as calendar days.
+* ``revocations`` (written when a published list says ``revoke``): the qualification is gone from its
+  ``effective_date`` — the first day of the month after the list's month, or the date the publisher gave
+  (``mengui publish --effective``), never the day a command ran — until the day of ``reinstated_on``
+  (``mengui reinstate --date``), exclusive: on the day of a reinstatement the doctor may prescribe again.
+  A revocation a later revision of the list no longer makes (``withdrawn_at``) is void: it never took
+  effect. So the same data and commands give the same flags whatever day they run.
 * the roster (``doctors.qualified = 0``), when ``use_roster`` is true (default): the roster carries no
   dates, so it is read as it stands when the month is audited.
 """
@@ -29,12 +31,15 @@ def run(ctx):
         SELECT rx_id, group_concat(piece, '；') AS detail
         FROM (
             SELECT r.rx_id,
-                   '医师 ' || r.doctor_code || ' 的医保定岗医师资格已于 ' || substr(v.revoked_at, 1, 10)
-                   || ' 取消（' || v.month || ' 三级公示），开方日 ' || r.rx_date || ' 尚未恢复' AS piece
-            FROM temp.audit_rx r JOIN revocations v ON v.doctor_code = r.doctor_code
-            WHERE substr(v.revoked_at, 1, 10) <= r.rx_date
-              AND (v.reinstated_at IS NULL OR substr(v.reinstated_at, 1, 10) > r.rx_date)
-              AND (v.withdrawn_at IS NULL OR substr(v.withdrawn_at, 1, 10) > r.rx_date)
+                   '医师 ' || r.doctor_code || ' 的医保定岗医师资格自 ' || v.effective
+                   || ' 起取消（' || v.month || ' 公示名单），开方日 ' || r.rx_date || ' 尚未恢复' AS piece
+            FROM temp.audit_rx r JOIN (
+                SELECT doctor_code, month,
+                       coalesce(effective_date, date(month || '-01', '+1 month')) AS effective,
+                       coalesce(reinstated_on, substr(reinstated_at, 1, 10)) AS reinstated
+                FROM revocations WHERE withdrawn_at IS NULL) v ON v.doctor_code = r.doctor_code
+            WHERE v.effective <= r.rx_date
+              AND (v.reinstated IS NULL OR v.reinstated > r.rx_date)
             {roster}
         )
         GROUP BY rx_id
@@ -49,7 +54,7 @@ def register_checks(register):
             id=CHECK_ID,
             title="无定岗资格医师处方",
             colour="#8C564B",
-            description="医保定岗医师资格已被公示名单取消（恢复之前）或医师名册标记无定岗资格的医师开具的门规处方。",
+            description="医保定岗医师资格已被公示名单取消（自生效日起、恢复之前）或医师名册标记无定岗资格的医师开具的门规处方。",
             run=run,
         )
     )

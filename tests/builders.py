@@ -187,3 +187,27 @@ def demo_site(directory, username, password, display_name):
     add_user(run.db_path, username, password, "committee", display_name)
     with served(run.db_path) as base:
         yield run, base
+
+
+def publish(conn, month, *, by="医保办 赵主任", effective=None, **disclose_options):
+    """Draft the month's list and publish it, as the office does once the committee has signed it off
+    (``disclose_month`` then ``publish_month``); returns the publish result."""
+    from mengui_core.publish.disclosure import disclose_month, publish_month
+
+    disclose_month(conn, month, **disclose_options)
+    return publish_month(conn, month, by=by, effective=effective)
+
+
+def database_before(db_path, last: int):
+    """A database as the version whose newest migration was ``last`` left it (schema only, no data): an
+    open autocommit connection, for a test to add what that version wrote before ``connect`` migrates it."""
+    import sqlite3
+
+    from mengui_core.db import schema
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
+    for number, _, sql in schema.MIGRATIONS:
+        if number <= last:
+            conn.executescript(f"BEGIN;{sql};INSERT INTO _migrations VALUES ({number}, 'x', 'y');COMMIT;")
+    return conn

@@ -7,11 +7,11 @@ from datetime import date
 import pytest
 from click.testing import CliRunner
 
+from builders import publish
 from mengui_cli.app import cli
 from mengui_core.review.appeals import file_appeal, list_appeals, review_appeal
 from mengui_core.errors import MenguiError
 from mengui_core.ingest.loader import load_files
-from mengui_core.publish.disclosure import disclose_month
 from mengui_core.audit.ruleset import RulesetError
 from mengui_core.plugins import load_ruleset
 from mengui_core.audit.runner import audit_month
@@ -44,7 +44,7 @@ def hospital(exports, db_path, tmp_path):
             writer.writerow([rx, "amount_cap", "不合理", "刘敏", f"2026-{month}-28 15:00:00", "超出单病种限额"])
     load_files(conn, [verdicts], kind="verdicts")
     for month in MONTHS:
-        disclose_month(conn, month, start=MONTHS[0])
+        publish(conn, month, start=MONTHS[0])
     return conn
 
 
@@ -58,7 +58,7 @@ def test_overturned_appeal_drops_the_doctor_and_makes_new_revisions(hospital):
     appeal = file_appeal(hospital, "R0901", "amount_cap", "患者血压控制差，已按规定补充用药说明", filed_on=date(2026, 10, 5))
     assert (appeal.status, appeal.deadline, appeal.appellant) == ("pending", "2026-10-13", "D01")
     # pending: the first verdict still counts, the published list does not change
-    assert disclose_month(hospital, "2026-09").new_revision is False
+    assert publish(hospital, "2026-09").new_revision is False
     assert tuple(hospital.execute("SELECT counts, appeal_status FROM flag_status WHERE rx_id = 'R0901'").fetchone()) == (1, "pending")
 
     reviewed = review_appeal(hospital, "R0901", "amount_cap", "合理", "王立新", "补充说明属实")
@@ -67,11 +67,11 @@ def test_overturned_appeal_drops_the_doctor_and_makes_new_revisions(hospital):
                            "WHERE rx_id = 'R0901'").fetchone()
     assert tuple(row) == ("reasonable", "unreasonable", "reasonable", 0, "王立新")
 
-    september = disclose_month(hospital, "2026-09")
+    september = publish(hospital, "2026-09")
     assert september.new_revision and september.disclosure.revision == 2
     assert "D01" not in listed(hospital, "2026-09")
     assert any("移除 D01" in change for change in september.disclosure.changes)
-    october = disclose_month(hospital, "2026-10")
+    october = publish(hospital, "2026-10")
     assert october.new_revision and listed(hospital, "2026-10")["D01"] == (1, "publish_code")
     # revision 1 stays in the history; the revocation is withdrawn, not deleted
     assert hospital.execute("SELECT level FROM disclosure_history WHERE month = '2026-10' AND revision = 1 "
@@ -83,7 +83,7 @@ def test_upheld_appeal_changes_nothing_published(hospital):
     file_appeal(hospital, "R1002", "amount_cap", "认为未超限", appellant="D02", filed_on=date(2026, 11, 12))
     reviewed = review_appeal(hospital, "R1002", "amount_cap", "不合理", "刘敏", "维持原结论")
     assert reviewed.appeal.status == "upheld"
-    assert disclose_month(hospital, "2026-10").new_revision is False
+    assert publish(hospital, "2026-10").new_revision is False
     assert listed(hospital, "2026-10")["D02"] == (1, "publish_code")
 
 

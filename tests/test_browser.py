@@ -65,3 +65,64 @@ def test_a_committee_member_reviews_in_the_browser_and_disclose_counts_it(site, 
                            (rx_id, check_id)).fetchone()
     assert verdict == ("unreasonable", "liuming")
     assert disclosed_counts(run.db_path, month).get(doctor, 0) == before + 1
+
+
+def test_the_public_list_page_in_the_browser_and_the_committees_draft_beside_it(site, tmp_path):
+    """Issue 16: an anonymous visitor of the raw list table lands on the list made for reading, picks a
+    month, downloads the CSV; a committee member sees the month's draft next to the published list, which
+    nobody outside sees."""
+    import re
+
+    run, base = site
+    first, last = run.months[0], run.months[-1]
+    shots = Path(os.environ.get("MENGUI_SCREENSHOTS", tmp_path))
+    # a draft that differs from the published list: the committee rules a flag 不合理 (one it had not yet
+    # ruled on, or had ruled 合理)
+    conn = sqlite3.connect(run.db_path)
+    rx_id, check_id = conn.execute(
+        "SELECT rx_id, check_id FROM flag_status WHERE status IN ('pending', 'reasonable') AND month = ? "
+        "AND check_id = 'amount_cap' AND appeal_status IS NULL ORDER BY status = 'pending' DESC, rx_id",
+        (last,)).fetchone()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["review", str(run.db_path), "--rx", rx_id, "--check", check_id, "--verdict", "不合理",
+                               "--reviewer", "刘敏"]).exit_code == 0
+    drafted = runner.invoke(cli, ["disclose", str(run.db_path), "--month", last])
+    assert "与已公示的第" in drafted.stderr and "不同" in drafted.stderr
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
+        page.goto(base + "/mengui/disclosures")
+        page.wait_for_url(f"**/-/list")
+        text = page.inner_text("main, section.content")
+        title = f"{run.months[-1][:4]} 年 {int(last[5:])} 月门规不合理处方医师公示名单"
+        assert title in text and "第 1 版" in text and "公示日期" in text
+        for words in ("三级", "二级", "一级", "公示医师代码", "公示医师姓名", "取消医保定岗医师资格", "小计", "合计"):
+            assert words in text, words
+        assert "名单草稿" not in page.content() and "待审定" not in page.content()
+        english = [w for w in re.findall(r"[A-Za-z]{3,}", page.inner_text("body")) if w not in ("CSV", "JSON", "Excel")]
+        assert english == [], english
+        page.screenshot(path=str(shots / "public-list.png"), full_page=True)
+        with page.expect_download() as download:
+            page.click("text=表格文件（CSV，可用 Excel 打开）")
+        saved = tmp_path / "list.csv"
+        download.value.save_as(saved)
+        assert saved.read_bytes().startswith("\ufeff公示月份,公示级别,处理措施,医师代码".encode("utf-8"))
+        page.select_option("select[name=month]", first)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"**/-/list/{first}")
+        assert f"{int(first[5:])} 月门规不合理处方医师公示名单" in page.inner_text("h1")
+        options = page.eval_on_selector_all("select[name=month] option", "els => els.map(e => e.textContent)")
+        assert len(options) == len(run.months) and not [o for o in options if "草稿" in o]
+
+        page.goto(base + "/-/login")
+        page.fill("#id_username", "liuming")
+        page.fill("#id_password", PASSWORD)
+        page.click("input[type=submit]")
+        page.goto(base + f"/-/list/{last}")
+        draft = page.inner_text(".mg-draft")
+        assert "名单草稿（仅药事委员会委员可见）" in draft and "草稿，待审定后 mengui publish" in draft
+        assert "已公示的名单（第 1 版）" in page.inner_text(".mg-published")
+        page.screenshot(path=str(shots / "committee-list.png"), full_page=True)
+        browser.close()

@@ -111,6 +111,13 @@ def test_cli_table_xlsx_and_markdown(hospital, tmp_path):
     total = next(r for r in values if r[1] == "合计")
     assert total[4] == 6 and f"{total[5]:.2f}" == "118.63"  # 60.30 + 5.00 + 20.00 + 33.33 (unattributed)
 
+    # every row as tall as its wrapped text (Excel does not grow a row it did not lay out): the
+    # unattributed row's 医师姓名 wraps to two lines, D01's one-line row does not
+    rows = {ws.cell(row=r, column=2).value: r for r in range(1, ws.max_row + 1)}
+    one_line, wrapped = (ws.row_dimensions[rows[code]].height for code in ("D01", "—"))
+    assert one_line and wrapped and wrapped >= 2 * one_line - 6
+    assert ws.print_title_rows and ws.page_setup.fitToWidth == 1
+
     md = render_markdown(summarise(hospital, "2026-10"))
     assert "| 序号 | 医师代码 | 医师姓名 |" in md and "| 60.30 |" in md and "合计" in md and "未能归属" in md
     write_xlsx(summarise(hospital, "2026-12"), tmp_path / "empty.xlsx")  # an empty month still prints
@@ -134,7 +141,7 @@ def test_monthly_run_writes_the_deductions_and_the_report_shows_them(tmp_path):
                                       "-o", str(out), "--ladder-start", "2026-10"])
     assert result.exit_code == 0, result.output
     assert "医保扣款 2 笔共 27.50 元" in result.output and "未能归属" in result.output and "R404" in result.output
-    with open(out / "deductions-2026-10.csv", encoding="utf-8") as fh:
+    with open(out / "deductions-2026-10.csv", encoding="utf-8-sig") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][:4] == CSV_COLUMNS and rows[1][:4] == ["D01", "王建国", "1", "20.00"] and rows[2][3] == "7.50"
     report = (out / "report-2026-10.html").read_text(encoding="utf-8")

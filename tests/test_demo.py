@@ -66,3 +66,37 @@ def test_demo_command_generates_loads_and_audits(tmp_path):
     assert conn.execute("SELECT count(*) FROM audit_runs").fetchone()[0] == 2
     assert conn.execute("SELECT count(DISTINCT run_id) FROM flags").fetchone()[0] == 1
     assert conn.execute("SELECT count(*) FROM appeals").fetchone()[0] == 2  # the rerun filed nothing again
+
+
+def test_the_demo_publishes_every_month_and_its_revoked_doctors_stop_prescribing(tmp_path):
+    """The story is consistent (issue 16): every month's list is published; a repeat offender is revoked by
+    the list of his third month, on the generator's schedule, from the first day of the next month — and
+    from that day writes no 门规 prescription (his patients see colleagues), so no revoked doctor keeps
+    prescribing unflagged; the last month lists the three roles at 三级, 二级 and 一级."""
+    from mengui_core.demo.data import EXTRA_DOCTORS
+    from mengui_core.demo.story import run_demo
+    from mengui_core.publish.disclosure import pending_drafts
+
+    run = run_demo(tmp_path / "demo", months=6)
+    conn = connect(run.db_path)
+    assert [r[0] for r in conn.execute("SELECT DISTINCT month FROM disclosure_revisions ORDER BY 1")] == run.months
+    assert pending_drafts(conn) == {}  # nothing awaits sign-off
+    scheduled = {(o["doctor_code"], o["revoked_in"], o["effective"]) for o in run.manifest["offenders"]
+                 if o["revoked_in"]}
+    assert len(scheduled) == 4  # July, August, September (effective within the demo) and October
+    revoked = {tuple(r) for r in conn.execute(
+        "SELECT doctor_code, month, effective_date FROM revocations WHERE withdrawn_at IS NULL")}
+    trainee = EXTRA_DOCTORS[0].code  # the 进修医师 without the qualification: one planted prescription a month
+    assert scheduled <= revoked and {r[0] for r in revoked - scheduled} <= {trainee}
+    for doctor, _, effective in revoked - {r for r in revoked if r[0] == trainee}:
+        after = conn.execute("SELECT count(*) FROM prescriptions WHERE doctor_code = ? AND rx_date >= ?",
+                             (doctor, effective)).fetchone()[0]
+        assert after == 0, doctor
+    planted = {rx for month in run.months for case in run.manifest["months"][month]["planted"]
+               if case["check_id"] == "revoked_doctor" for rx in case["rx_ids"]}
+    assert {r[0] for r in conn.execute("SELECT rx_id FROM flags WHERE check_id = 'revoked_doctor'")} == planted
+    last = run.months[-1]
+    levels = dict(conn.execute("SELECT doctor_code, level FROM disclosures WHERE month = ?", (last,)).fetchall())
+    roles = {o["role"]: o["doctor_code"] for o in run.manifest["offenders"] if last in o["months"]}
+    assert [levels[roles[role]] for role in ("duplicate", "same_effect_cross", "same_effect_in_rx")] == [3, 2, 1]
+    assert set(levels.values()) == {1, 2, 3}

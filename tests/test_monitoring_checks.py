@@ -20,51 +20,55 @@ def only(tmp_path, sections: str):
 # ---------------------------------------------------------------- revoked_doctor
 
 
-def test_revoked_doctor_follows_revocation_reinstatement_and_withdrawal_dates(exports, db_path):
+def test_revoked_doctor_follows_the_effective_reinstatement_and_withdrawal_dates(exports, db_path):
+    """A revocation counts from its effective date (the publisher's, or the first day of the month after the
+    list's month), never from the day it was recorded; a reinstatement from its date; a withdrawn one is void."""
     e = exports
     for code in ("D07", "D08", "D09", "D11"):
         e.doctor(code, "医师" + code)
     e.doctor("D10", "进修医师", "全科医学科", qualified=False)
     e.cert("P1", "M03900")
     item = [("苯磺酸氨氯地平片", "20.00", 7)]
-    e.rx("R07a", "2026-10-09", "P1", doctor="D07", items=item)   # the day before the revocation: fine
-    e.rx("R07b", "2026-10-10", "P1", doctor="D07", items=item)   # the revocation day: flagged
+    e.rx("R07a", "2026-10-09", "P1", doctor="D07", items=item)   # the day before the effective date: fine
+    e.rx("R07b", "2026-10-10", "P1", doctor="D07", items=item)   # the effective date: flagged
     e.rx("R07c", "2026-10-20", "P1", doctor="D07", items=item)   # flagged
-    e.rx("R08a", "2026-10-11", "P1", doctor="D08", items=item)   # revoked since September: flagged
+    e.rx("R08a", "2026-10-11", "P1", doctor="D08", items=item)   # revoked from 2026-09-01 (August's list): flagged
     e.rx("R08b", "2026-10-12", "P1", doctor="D08", items=item)   # reinstated that day: fine
-    e.rx("R09a", "2026-10-04", "P1", doctor="D09", items=item)   # flagged
-    e.rx("R09b", "2026-10-06", "P1", doctor="D09", items=item)   # the list was revised on the 5th: fine
+    e.rx("R09a", "2026-10-04", "P1", doctor="D09", items=item)   # a withdrawn revocation never took effect: fine
+    e.rx("R09b", "2026-10-06", "P1", doctor="D09", items=item)   # fine
     e.rx("R10", "2026-10-13", "P1", doctor="D10", items=item)    # roster: qualified = 0
     e.rx("R11", "2026-10-13", "P1", doctor="D11", items=item)    # never revoked
     conn = connect(db_path)
     conn.executemany(
-        "INSERT INTO revocations (doctor_code, month, revoked_at, reinstated_at, withdrawn_at) VALUES (?, ?, ?, ?, ?)",
-        [("D07", "2026-09", "2026-10-10T09:00:00+08:00", None, None),
-         ("D08", "2026-08", "2026-09-15T09:00:00+08:00", "2026-10-12T16:30:00+08:00", None),
-         ("D09", "2026-09", "2026-10-02T09:00:00+08:00", None, "2026-10-05T11:00:00+08:00")])
+        "INSERT INTO revocations (doctor_code, month, revoked_at, effective_date, reinstated_at, reinstated_on, "
+        "withdrawn_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        # recorded on days that must not matter (D07's list was published on the 30th, after the effective day)
+        [("D07", "2026-09", "2026-10-30T09:00:00+08:00", "2026-10-10", None, None, None),
+         ("D08", "2026-08", "2026-11-15T09:00:00+08:00", None, "2026-11-20T16:30:00+08:00", "2026-10-12", None),
+         ("D09", "2026-09", "2026-10-02T09:00:00+08:00", "2026-10-01", None, None, "2026-10-05T11:00:00+08:00")])
     conn.close()
     flags = e.audit(db_path, MONTH)
-    assert flagged(flags, "revoked_doctor") == {"R07b", "R07c", "R08a", "R09a", "R10"}
-    assert "已于 2026-10-10 取消（2026-09 三级公示）" in flags[("R07b", "revoked_doctor")]["detail"]
+    assert flagged(flags, "revoked_doctor") == {"R07b", "R07c", "R08a", "R10"}
+    assert "自 2026-10-10 起取消（2026-09 公示名单）" in flags[("R07b", "revoked_doctor")]["detail"]
+    assert "自 2026-09-01 起取消（2026-08 公示名单）" in flags[("R08a", "revoked_doctor")]["detail"]
     assert "没有医保定岗医师资格" in flags[("R10", "revoked_doctor")]["detail"]
     assert {flags[(rx, "revoked_doctor")]["level"] for rx in ("R07b", "R10")} == {"违规"}
     assert flags[("R07b", "revoked_doctor")]["needs_review"] == 1
 
     roster_off = only(db_path.parent, "[checks.revoked_doctor]\nneeds_review = true\nuse_roster = false\n")
     flags = e.audit(db_path, MONTH, roster_off)
-    assert flagged(flags, "revoked_doctor") == {"R07b", "R07c", "R08a", "R09a"}
+    assert flagged(flags, "revoked_doctor") == {"R07b", "R07c", "R08a"}
 
 
 def test_a_doctor_revoked_by_the_ladder_is_flagged_until_reinstated(exports, db_path):
-    """End to end: three months of unreasonable prescriptions, the list revokes, the next month is flagged."""
-    from datetime import date
-
-    from mengui_core.publish.disclosure import disclose_month, reinstate
+    """End to end: three months of unreasonable prescriptions, the published list revokes from the first day
+    of the next month, that month is flagged until the reinstatement's date. Fixed months: the result does
+    not depend on the day the test runs (it once built its months from today's date)."""
+    from builders import publish
+    from mengui_core.publish.disclosure import reinstate
     from mengui_core.audit.runner import audit_month
 
-    today = date.today()
-    index = today.year * 12 + today.month - 1
-    months = [f"{(index + k) // 12:04d}-{(index + k) % 12 + 1:02d}" for k in (-2, -1, 0, 1)]
+    months = ["2026-01", "2026-02", "2026-03", "2026-04"]
     e = exports.doctor("D01", "王建国")
     e.cert("T1", "M03900").cert("T1", "M04600")
     for k, month in enumerate(months):
@@ -72,18 +76,22 @@ def test_a_doctor_revoked_by_the_ladder_is_flagged_until_reinstated(exports, db_
         e.rx(f"X{k}", f"{month}-01", "T1", doctor="D01",
              items=[("苯磺酸氨氯地平片", "10.00", 28), ("苯磺酸氨氯地平片", "10.00", 28)])
     e.rx("LATE", f"{months[3]}-28", "T1", doctor="D01", items=[("阿托伐他汀钙片", "30.00", 7)])
+    e.rx("MARCH", f"{months[2]}-31", "T1", doctor="D01", items=[("阿托伐他汀钙片", "30.00", 7)])
     e.audit(db_path, months[0])
     conn = connect(db_path)
     for month in months[:3]:
         audit_month(conn, month)
-        result = disclose_month(conn, month, start=months[0])
+        result = publish(conn, month, start=months[0])
     assert [r.action for r in result.disclosure.rows] == ["revoke"]
+    assert result.revoked == [("D01", "2026-04-01")]
+    for month in months[2:]:
+        audit_month(conn, month)
+    found = {r[0] for r in conn.execute("SELECT rx_id FROM flags WHERE check_id = 'revoked_doctor'")}
+    assert found == {"X3", "LATE"}  # April's, not March's (the list is March's)
+    reinstate(conn, "D01", "已整改", "2026-04-15")
     audit_month(conn, months[3])
     found = {r[0] for r in conn.execute("SELECT rx_id FROM flags WHERE check_id = 'revoked_doctor'")}
-    assert found == {"X3", "LATE"}
-    reinstate(conn, "D01", "已整改")
-    audit_month(conn, months[3])
-    assert conn.execute("SELECT count(*) FROM flags WHERE check_id = 'revoked_doctor'").fetchone()[0] == 0
+    assert found == {"X3"}  # before the reinstatement's day only
     conn.close()
 
 

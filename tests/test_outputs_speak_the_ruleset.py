@@ -78,9 +78,9 @@ def test_the_list_states_guangzhou_s_caps(outputs, fmt):
 
 
 def test_the_list_as_csv_is_data_without_jinan_s_numbers(outputs):
-    with open(outputs / f"disclosure-{MONTH}.csv", encoding="utf-8", newline="") as fh:
+    with open(outputs / f"disclosure-{MONTH}.csv", encoding="utf-8-sig", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert {(r["doctor_code"], r["reasons"]) for r in rows} == {("GZ001", "超限额处方 1 张"), ("GZ003", "月度超限额 2 张")}
+    assert {(r["doctor_code"], r["不合理处方原因"]) for r in rows} == {("GZ001", "超限额处方 1 张"), ("GZ003", "月度超限额 2 张")}
     no_150((outputs / f"disclosure-{MONTH}.csv").read_text(encoding="utf-8"))
 
 

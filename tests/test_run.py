@@ -37,7 +37,7 @@ def month_exports(root, month, cases):
 
 
 def listed(out_dir, month):
-    with open(out_dir / f"disclosure-{month}.csv", encoding="utf-8") as fh:
+    with open(out_dir / f"disclosure-{month}.csv", encoding="utf-8-sig") as fh:  # a BOM for Excel
         rows = list(csv.reader(fh))
     assert rows[0][:6] == ["month", "doctor_code", "doctor_name", "level", "action", "unreasonable_count"]
     return [tuple(r[:6]) for r in rows[1:]]
@@ -62,6 +62,12 @@ def test_three_months_with_verdicts_yield_the_lists_the_policy_implies(tmp_path,
         result = runner.invoke(cli, args)
         assert result.exit_code == 0, result.output + result.stderr
         assert listed(tmp_path / "out" / month, month) == rows, month
+        # the job drafts the list and says so; the committee signs it off and the office publishes it
+        assert "草稿，待审定后 mengui publish" in result.stderr
+        assert "草稿，待审定后 mengui publish" in (tmp_path / "out" / month / f"report-{month}.html").read_text(
+            encoding="utf-8")
+        published = runner.invoke(cli, ["publish", str(db_path), "--month", month, "--by", "赵主任"])
+        assert published.exit_code == 0 and f"已公示 {month} 三级公示名单第 1 版" in published.stderr
     assert "另有 1 条标记待药事委员会审核" in result.stderr  # D03's cap flag in October
     out = tmp_path / "out" / "2026-10"
     names = sorted(p.name for p in out.iterdir())
@@ -73,5 +79,10 @@ def test_three_months_with_verdicts_yield_the_lists_the_policy_implies(tmp_path,
     # the monthly job is rerunnable: same inputs, same list, no new revision
     again = runner.invoke(cli, ["run", str(db_path), "--month", "2026-10", str(inputs / "2026-10"),
                                 "-o", str(tmp_path / "again")])
-    assert again.exit_code == 0 and "第 1 版（与已公示的版本相同）" in again.stderr
+    assert again.exit_code == 0 and "与已公示的第 1 版相同" in again.stderr
+    assert "待审定后" not in again.stderr  # nothing awaits sign-off
     assert listed(tmp_path / "again", "2026-10") == expected["2026-10"]
+    # the files are the published list, and the report raises no false warning: it compares content
+    assert "草稿" not in (tmp_path / "again" / "disclosure-2026-10.md").read_text(encoding="utf-8")
+    report = (tmp_path / "again" / "report-2026-10.html").read_text(encoding="utf-8")
+    assert "已公示第 1 版" in report and "已过时" not in report and "草稿" not in report

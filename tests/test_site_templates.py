@@ -171,8 +171,12 @@ def test_a_table_page_and_a_row_page(ds, member):
     assert re.search(r"<title>审核标记：[\d,]+ 行 sorted by rx_date descending</title>", html)
     empty = get(ds, "/mengui/flags?rx_id=nothing", member)
     assert '<p class="zero-results">没有记录</p>' in empty
-    public = get(ds, "/mengui/disclosures")  # what an anonymous visitor sees
-    assert not english_in(public) and '<p class="export-links">导出：' in public
+    # an anonymous visitor of the raw list table is sent to the list page made for reading (issue 16)
+    assert asyncio.run(ds.client.get("/mengui/disclosures")).headers["location"] == "/-/list"
+    public = get(ds, "/-/list")
+    assert not english_in(public) and "公示医师代码" in public
+    table = get(ds, "/mengui/disclosures", member)  # the committee still sees the table
+    assert not english_in(table) and '<p class="export-links">导出：' in table
     doctor = json.loads(get(ds, "/mengui/doctors.json?_shape=array&_size=1", member))[0]["doctor_code"]
     row = get(ds, f"/mengui/doctors/{doctor}", member)
     assert '<p class="export-links">导出：' in row and not english_in(row)
@@ -221,8 +225,8 @@ DATASETTE_TEMPLATES = {
 
 def test_every_override_names_a_datasette_template_we_compared_it_with():
     ours = {p.name for p in TEMPLATES.glob("*.html")}
-    mengui_own = {"mengui_dashboard.html", "mengui_message.html", "mengui_review.html",
-                  "password_login.html"}  # (the last one: datasette-auth-passwords' login page, served by mengui)
+    mengui_own = {"mengui_dashboard.html", "mengui_message.html", "mengui_review.html", "mengui_list.html",
+                  "mengui_list_state.html", "password_login.html"}  # (the last one: datasette-auth-passwords' login page, served by mengui)
     assert ours - mengui_own == set(DATASETTE_TEMPLATES)
     changed = {name: hashlib.sha256((DEFAULT_TEMPLATES / name).read_bytes()).hexdigest()
                for name in DATASETTE_TEMPLATES}

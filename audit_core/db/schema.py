@@ -35,6 +35,19 @@ FLAG_STATUS_8 = """
         LEFT JOIN appeals a ON a.rx_id = f.rx_id AND a.check_id = f.check_id;
 """
 
+#: migration 2's doctor_roster (the roster with each doctor's active revocation); 13 adds its effective date
+DOCTOR_ROSTER_2 = """
+        CREATE VIEW doctor_roster AS
+        SELECT d.doctor_code, d.doctor_name, d.department, d.qualified,
+               r.month AS revoked_month, r.revoked_at,
+               CASE WHEN r.doctor_code IS NOT NULL THEN '已取消（' || r.month || ' 公示）'
+                    WHEN d.qualified = 0 THEN '无定岗资格'
+                    ELSE '有效' END AS qualification
+        FROM doctors d
+        LEFT JOIN revocations r ON r.doctor_code = d.doctor_code
+             AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
+"""
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -247,16 +260,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
         );
-        CREATE VIEW doctor_roster AS
-        SELECT d.doctor_code, d.doctor_name, d.department, d.qualified,
-               r.month AS revoked_month, r.revoked_at,
-               CASE WHEN r.doctor_code IS NOT NULL THEN '已取消（' || r.month || ' 公示）'
-                    WHEN d.qualified = 0 THEN '无定岗资格'
-                    ELSE '有效' END AS qualification
-        FROM doctors d
-        LEFT JOIN revocations r ON r.doctor_code = d.doctor_code
-             AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
-        """,
+""" + DOCTOR_ROSTER_2,
     ),
     (
         3,
@@ -531,6 +535,60 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         DROP INDEX IF EXISTS flags_month;
         CREATE INDEX flags_month ON flags (month, check_id, level_rank)
         """,
+    ),
+    (
+        13,
+        "publication is an act: private drafts, published revisions with who and when, revocations dated by the month",
+        """
+        ALTER TABLE disclosure_revisions ADD COLUMN published_at TEXT;
+        ALTER TABLE disclosure_revisions ADD COLUMN published_by TEXT;
+        ALTER TABLE disclosure_revisions ADD COLUMN effective_date TEXT;
+        ALTER TABLE disclosure_revisions ADD COLUMN drafted_at TEXT;
+        ALTER TABLE disclosure_revisions ADD COLUMN depends_on TEXT;
+        UPDATE disclosure_revisions SET published_at = created_at, drafted_at = created_at,
+            effective_date = date(month || '-01', '+1 month');
+        ALTER TABLE revocations ADD COLUMN effective_date TEXT;
+        ALTER TABLE revocations ADD COLUMN revision INTEGER;
+        ALTER TABLE revocations ADD COLUMN reinstated_on TEXT;
+        UPDATE revocations SET effective_date = date(month || '-01', '+1 month'),
+            reinstated_on = substr(reinstated_at, 1, 10),
+            revision = (SELECT max(h.revision) FROM disclosure_history h
+                        WHERE h.month = revocations.month AND h.doctor_code = revocations.doctor_code
+                          AND h.action = 'revoke');
+        CREATE TABLE disclosure_drafts (
+            month TEXT PRIMARY KEY,
+            computed_at TEXT NOT NULL,
+            ladder TEXT NOT NULL,
+            ruleset TEXT,
+            ruleset_option TEXT,
+            allow_unaudited INTEGER NOT NULL DEFAULT 0,
+            doctors INTEGER NOT NULL,
+            pending INTEGER NOT NULL,
+            appeals_pending INTEGER NOT NULL DEFAULT 0,
+            depends_on TEXT,
+            base_revision INTEGER,
+            published_revision INTEGER,
+            published_at TEXT
+        );
+        CREATE TABLE disclosure_draft_rows (
+            month TEXT NOT NULL,
+            doctor_code TEXT NOT NULL,
+            doctor_name TEXT,
+            department TEXT,
+            level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 3),
+            action TEXT NOT NULL CHECK (action IN ('publish_code', 'publish_name', 'revoke')),
+            unreasonable_count INTEGER NOT NULL,
+            reasons TEXT,
+            PRIMARY KEY (month, doctor_code)
+        );
+        ALTER TABLE disclosure_runs RENAME COLUMN computed_seq TO published_seq;
+        ALTER TABLE disclosure_runs RENAME COLUMN computed_at TO published_at;
+        ALTER TABLE disclosure_runs ADD COLUMN depends_on TEXT;
+        DROP VIEW doctor_roster;
+""" + DOCTOR_ROSTER_2.replace(
+            "r.month AS revoked_month, r.revoked_at,\n",
+            "r.month AS revoked_month, r.revoked_at,\n"
+            "               coalesce(r.effective_date, date(r.month || '-01', '+1 month')) AS effective_date,\n"),
     ),
 ]
 

@@ -30,6 +30,14 @@ with the normal data or with each other.  The cases of the monitoring checks
 use two extra roster doctors (a 进修医师 without the 定岗 qualification, a
 high-cost cardiologist).
 
+*Repeat offenders* (:func:`offender_schedule`) keep the three-strike ladder busy: three roles
+(a duplicate drug, two same-effect drugs across prescriptions, two statins in one prescription),
+each played by one doctor after another for up to three months in a row (Jinan's
+``months_to_revoke``). The phases are staggered so that the last month lists one offender at each
+level (三级, 二级, 一级). A doctor whose third month is inside the demo is revoked by that month's
+published list, effective the first day of the next month; from that day he writes no 门规
+prescription (his patients see colleagues), so nobody revoked keeps prescribing unflagged.
+
 Realistic quirks that loaders and checks must cope with: ~15 % of items have
 no national drug code (old HIS records, only the name identifies the drug),
 ~10 % have no ``days_supply``, a few prescriptions bill a local extension of
@@ -516,6 +524,7 @@ class DemoData:
     prescriptions: list[Prescription]
     planted: dict[str, list[dict]]
     repeat_offenders: list[str]
+    offenders: list["Offender"] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------
@@ -808,8 +817,16 @@ def _visit(rng: random.Random, factory: _RxFactory, patient: Patient, doctor: Do
 
 
 def _simulate(rng: random.Random, factory: _RxFactory, patients: list[Patient],
-              doctors_by_dept: dict[str, list[Doctor]], first: dt.date, last: dt.date) -> None:
-    """Walk the working days; each due track brings its patient to a doctor."""
+              doctors_by_dept: dict[str, list[Doctor]], first: dt.date, last: dt.date,
+              revoked: dict[str, dt.date] | None = None) -> None:
+    """Walk the working days; each due track brings its patient to a doctor. A doctor whose 定岗
+    qualification is revoked (``revoked``: code → the day it takes effect) sees no 门规 patient from
+    that day: his patients move to a colleague of the department for good."""
+    revoked = revoked or {}
+
+    def on_duty(department: str, day: dt.date) -> list[Doctor]:
+        return [d for d in doctors_by_dept[department] if d.code not in revoked or day < revoked[d.code]]
+
     day = first
     while day <= last:
         if _is_workday(day):
@@ -817,9 +834,11 @@ def _simulate(rng: random.Random, factory: _RxFactory, patients: list[Patient],
                 due = [t for t in patient.tracks if t.next_visit == day and t.drugs]
                 by_doctor: dict[str, tuple[Doctor, list[Track]]] = {}
                 for track in due:
+                    if track.doctor.code in revoked and day >= revoked[track.doctor.code]:
+                        track.doctor = rng.choice(on_duty(track.doctor.department, day))
                     doctor = track.doctor
                     if rng.random() < 0.2:  # the usual doctor is not on duty
-                        doctor = rng.choice(doctors_by_dept[doctor.department])
+                        doctor = rng.choice(on_duty(doctor.department, day))
                     by_doctor.setdefault(doctor.code, (doctor, []))[1].append(track)
                 for doctor, tracks in by_doctor.values():
                     _visit(rng, factory, patient, doctor, tracks, day)
@@ -831,20 +850,89 @@ def _simulate(rng: random.Random, factory: _RxFactory, patients: list[Patient],
 # ---------------------------------------------------------------------------
 
 class _DoctorPool:
-    """Hands out 'one-off' offenders so each appears in as few months as possible."""
+    """Hands out 'one-off' offenders so each appears in as few months as possible: a doctor of last
+    month only when no other doctor of the departments is free, and never one of the last two months
+    (``TERM`` - 1 months running): a one-off offender's streak never reaches a revocation, which only the
+    scheduled repeat offenders' do (:func:`offender_schedule`)."""
 
     def __init__(self, rng: random.Random, doctors: list[Doctor], exclude: list[str]):
         self.rng = rng
         self.doctors = [d for d in doctors if d.code not in exclude]
         self.queue: list[Doctor] = []
+        self.history: list[set[str]] = []  # the codes taken in each month so far, the current one last
+
+    def new_month(self) -> None:
+        self.history.append(set())
+
+    def _streak(self, code: str) -> int:
+        """The months running, up to last month, in which ``code`` was taken."""
+        streak = 0
+        for taken in reversed(self.history[:-1]):
+            if code not in taken:
+                break
+            streak += 1
+        return streak
 
     def take(self, departments: list[str]) -> Doctor:
-        for _ in range(2):
-            for index, doctor in enumerate(self.queue):
-                if doctor.department in departments:
-                    return self.queue.pop(index)
-            self.queue = self.queue + self.rng.sample(self.doctors, len(self.doctors))
-        raise ValueError(f"no doctor in {departments}")
+        if not self.history:
+            self.new_month()
+        for allowed in (0, TERM - 2):  # first nobody of last month, then nobody about to reach TERM
+            for _ in range(2):
+                for index, doctor in enumerate(self.queue):
+                    if doctor.department in departments and self._streak(doctor.code) <= allowed:
+                        self.history[-1].add(doctor.code)
+                        return self.queue.pop(index)
+                self.queue = self.queue + self.rng.sample(self.doctors, len(self.doctors))
+        raise ValueError(f"no doctor in {departments} free of a {TERM - 1}-month streak")
+
+
+@dataclass
+class Offender:
+    """One doctor's term in a repeat offender's role: the months (indexes into the demo's months) with a
+    planted violation, and — when the term is a full ``TERM`` inside the demo — the month whose list
+    revokes him and the day that takes effect."""
+
+    role: str
+    doctor: Doctor
+    months: list[int]
+    revoked_in: int | None = None
+    effective: dt.date | None = None
+
+
+#: the repeat offenders' roles, in the order of the level they reach in the demo's last month (3, 2, 1)
+OFFENDER_ROLES = ("duplicate", "same_effect_cross", "same_effect_in_rx")
+#: consecutive months with an unreasonable prescription that revoke a qualification (Jinan's ladder)
+TERM = int(JINAN.ladder.get("months_to_revoke", 3))
+
+
+def offender_schedule(rng: random.Random, doctors_by_dept: dict[str, list[Doctor]], months: list[str]
+                      ) -> list[Offender]:
+    """Who plays each repeat offender's role in which month. Role ``i`` runs in terms of ``TERM``
+    months, phased so that in the last month its doctor is in month ``TERM - i`` of his term: the last
+    month's list shows the three levels. Each term is a new doctor (a revoked one has stopped
+    prescribing), taken round the departments in turn so none of them runs short of doctors."""
+    last = len(months) - 1
+    departments = [name for name, _ in DEPARTMENTS]
+    rng.shuffle(departments)
+    used: set[str] = set()
+    schedule: list[Offender] = []
+    turn = 0
+    for level, role in zip(range(TERM, 0, -1), OFFENDER_ROLES):
+        phase = (level - 1 - last) % TERM
+        term = 0
+        while TERM * term - phase <= last:
+            start, end = max(0, TERM * term - phase), min(last, TERM * term + TERM - 1 - phase)
+            department = departments[turn % len(departments)]
+            turn += 1
+            doctor = rng.choice([d for d in doctors_by_dept[department] if d.code not in used])
+            used.add(doctor.code)
+            offender = Offender(role, doctor, list(range(start, end + 1)))
+            if len(offender.months) == TERM:
+                offender.revoked_in = end
+                offender.effective = _month_bounds(month_names.following(months[end]))[0]
+            schedule.append(offender)
+            term += 1
+    return schedule
 
 
 class _Planter:
@@ -858,7 +946,8 @@ class _Planter:
         self.factory = factory
         self.ids = ids
         self.by_dept = doctors_by_dept
-        self.offenders = offenders  # role -> Doctor
+        self.offenders = offenders  # role -> this month's Doctor
+        self.reserved: set[str] = set()  # every repeat offender of the demo: never picked for anything else
         self.pool = pool
         self.patients = patients
         self.first = first
@@ -874,7 +963,7 @@ class _Planter:
         return patient
 
     def other_doctor(self, department: str, avoid: list[Doctor]) -> Doctor:
-        codes = [d.code for d in avoid] + [d.code for d in self.offenders.values()]
+        codes = {d.code for d in avoid} | {d.code for d in self.offenders.values()} | self.reserved
         return self.rng.choice([d for d in self.by_dept[department] if d.code not in codes])
 
     def item(self, patient, key, days, product=None, name=None, with_code=True) -> Item:
@@ -1128,12 +1217,7 @@ class _Planter:
                     "later prescription at fault", level="违规")
         # two statins in one prescription, by a repeat offender
         patient = self.patient(["M01600", "M04600"])
-        # this offender starts one month later than the others, so the last month of a
-        # multi-month demo shows every ladder level (3, 2 and 1)
-        if self.month_index == 0 and self.month_count > 1:
-            doctor = self.pool.take(["内分泌科"])
-        else:
-            doctor = self.offenders["same_effect_in_rx"]
+        doctor = self.offenders["same_effect_in_rx"]
         day = self.day()
         rx = self.rx(patient, doctor, day, ["M01600", "M04600"],
                      [self.item(patient, "metformin", 28), self.item(patient, "atorvastatin", 28),
@@ -1174,7 +1258,7 @@ class _Planter:
                     note=f"{doctor.code} is a 进修医师 marked qualified = 0 in the roster: no 门规 prescribing")
 
     def over_supply(self) -> None:
-        doctor = self.other_doctor("心血管内科", [])
+        doctor = self.pool.take(["心血管内科", "全科医学科"])  # ruled 不合理: a strike, so a one-off offender
         patient = self.patient(["M03900"])
         rx = self.rx(patient, doctor, self.day(), ["M03900"],
                      [self.item(patient, "amlodipine", 2 * MAX_DAYS, product=0)])
@@ -1200,7 +1284,7 @@ class _Planter:
 
     def frequent_visits(self, visits: int = MAX_VISITS + 3, limit: int = MAX_VISITS) -> None:
         patient = self.patient(["M03900"])
-        avoid = {d.code for d in self.offenders.values()}
+        avoid = {d.code for d in self.offenders.values()} | self.reserved
         doctors = self.rng.sample([d for d in self.by_dept["心血管内科"] if d.code not in avoid], 3)
         days = sorted(self.rng.sample(_workdays(self.first, self.last), visits))
         rxs = [self.rx(patient, doctors[n % 3], day, ["M03900"], [self.item(patient, "amlodipine", 7, product=1)])
@@ -1263,23 +1347,24 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
         _build_regimens(rng, patient, codes, by_dept, first - dt.timedelta(days=WARMUP_DAYS))
         patients.append(patient)
 
+    schedule = offender_schedule(rng, by_dept, months)
+    revoked = {o.doctor.code: o.effective for o in schedule if o.effective is not None}
     factory = _RxFactory(rng)
-    _simulate(rng, factory, patients, by_dept, first - dt.timedelta(days=WARMUP_DAYS), last)
+    _simulate(rng, factory, patients, by_dept, first - dt.timedelta(days=WARMUP_DAYS), last, revoked)
     factory.all = [rx for rx in factory.all if rx.when.date() >= first]  # drop the warm-up
 
-    offenders = {
-        "duplicate": rng.choice(by_dept["心血管内科"]),
-        "same_effect_in_rx": rng.choice(by_dept["内分泌科"]),
-        "same_effect_cross": rng.choice(by_dept["全科医学科"]),
-    }
-    pool = _DoctorPool(rng, doctors, [d.code for d in offenders.values()])
+    reserved = {o.doctor.code for o in schedule}
+    pool = _DoctorPool(rng, doctors, sorted(reserved))
     unqualified, outlier = EXTRA_DOCTORS
     doctors.extend(EXTRA_DOCTORS)  # on the roster, but only the monitoring cases below use them
     planted: dict[str, list[dict]] = {}
     for index, month in enumerate(months):
         m_first, m_last = _month_bounds(month)
+        offenders = {o.role: o.doctor for o in schedule if index in o.months}
+        pool.new_month()
         planter = _Planter(rng, factory, ids, by_dept, offenders, pool, patients, m_first, m_last,
                            index, len(months))
+        planter.reserved = reserved
         planter.amount_caps()
         planter.extra_over_caps()
         planter.duplicates()
@@ -1297,7 +1382,7 @@ def build_demo_data(months: list[str], seed: int = 20261101, n_patients: int = 6
             case["rx_ids"] = [rx.rx_id for rx in case["rx_ids"]]
             case["context_rx_ids"] = [rx.rx_id for rx in case["context_rx_ids"]]
     return DemoData(months, doctors, patients, prescriptions, planted,
-                    [d.code for d in offenders.values()])
+                    list(dict.fromkeys(o.doctor.code for o in schedule)), schedule)
 
 
 # ---------------------------------------------------------------------------
@@ -1425,7 +1510,9 @@ def write_demo_inputs(out_dir: pathlib.Path, months: list[str], seed: int = 2026
 
     Returns a manifest::
 
-        {"seed": ..., "repeat_offenders": [doctor codes with a violation every month],
+        {"seed": ..., "repeat_offenders": [doctor codes of the repeat offenders' roles],
+         "offenders": [{"role", "doctor_code", "months": [months with a violation], "revoked_in":
+                        the month whose list revokes him or None, "effective": "YYYY-MM-DD" or None}],
          "months": {month: {"dir": ..., "files": [paths], "prescriptions": n, "items": n,
                             "claims": n, "patients": n, "planted": [case, ...]}}}
 
@@ -1439,7 +1526,10 @@ def write_demo_inputs(out_dir: pathlib.Path, months: list[str], seed: int = 2026
     """
     out_dir = pathlib.Path(out_dir)
     data = build_demo_data(months, seed)
-    manifest: dict = {"seed": seed, "repeat_offenders": data.repeat_offenders, "months": {}}
+    manifest: dict = {"seed": seed, "repeat_offenders": data.repeat_offenders, "months": {}, "offenders": [
+        {"role": o.role, "doctor_code": o.doctor.code, "months": [data.months[i] for i in o.months],
+         "revoked_in": data.months[o.revoked_in] if o.revoked_in is not None else None,
+         "effective": o.effective.isoformat() if o.effective else None} for o in data.offenders]}
     deductions = _deductions(data, seed)
     for month in data.months:
         folder = out_dir / month

@@ -2,11 +2,15 @@
 
 For each month: load the exports (with the insurance office's deductions), audit,
 import the committee's verdict file (written here from what the committee would
-plausibly rule on the month's flags), and publish the list. Then two doctors appeal
-a 不合理 verdict of the second-to-last month (one overturned by the 复审 — that
-month's and the following lists get new revisions — one upheld) and one appeals in
-the last month (still pending). The last month's list, deductions and report, and
-the deductions of all months (XLSX), go to ``output/``.
+plausibly rule on the month's flags), draft the list and publish it (the office signs it
+off as ``PUBLISHER``): its revocations take effect on the first day of the next month, and
+the generator has the revoked doctors stop writing 门规 prescriptions from that day
+(their patients go to colleagues), so no revoked doctor keeps prescribing unflagged. Then
+two doctors appeal a 不合理 verdict of the second-to-last month (one overturned by the
+复审 — that month's and the following lists are drafted and published again: new
+revisions — one upheld) and one appeals in the last month (still pending). The last
+month's published list, deductions and report, and the deductions of all months (XLSX),
+go to ``output/``.
 """
 
 from __future__ import annotations
@@ -27,11 +31,12 @@ from ..formulas import neutralise
 from ..ingest.loader import LoadResult, load_files
 from ..monthly import write_outputs
 from ..plugins import input_options
-from ..publish.disclosure import PublishResult, disclose_month
+from ..publish.disclosure import PublishResult, disclose_month, publish_month
 from ..audit.runner import AuditResult, audit_month
 from ..db.schema import connect
 
 DEMO_LAST_MONTH = "2026-10"
+PUBLISHER = "医保办 赵主任"  # who signs the demo's lists off
 
 # What the 药事委员会 rules on each kind of planted case (None: not reviewed this month).
 COMMITTEE = {
@@ -54,7 +59,7 @@ class DemoAppeal:
     doctor_code: str
     month: str
     status: str  # pending | upheld | overturned
-    revisions: list[PublishResult]  # the lists disclosed again after the 复审 (new revision or not)
+    revisions: list[PublishResult]  # the lists published again after the 复审 (new revision or not)
 
 
 @dataclass
@@ -75,6 +80,12 @@ class DemoMonth:
     audited: AuditResult
     verdicts: int
     published: PublishResult
+
+
+def publish(conn, month: str, first: str) -> PublishResult:
+    """Draft the month's list and publish it, as the office does once the committee has signed it off."""
+    disclose_month(conn, month, start=first)
+    return publish_month(conn, month, by=PUBLISHER)
 
 
 def demo_months(count: int, last: str = DEMO_LAST_MONTH) -> list[str]:
@@ -128,15 +139,15 @@ def run_demo(directory: Path, months: int = 3, seed: int = 20261101,
                                    last=month == month_list[-1])
             if count:
                 load_files(conn, [verdict_path], kind="verdicts", **options)
-            published = disclose_month(conn, month, start=month_list[0])
+            published = publish(conn, month, month_list[0])
             if on_month:
                 on_month(DemoMonth(month, loaded, audited, count, published))
         appeals = []
         if not conn.execute("SELECT EXISTS (SELECT 1 FROM appeals)").fetchone()[0]:  # a rerun files nothing again
             appeals = demo_appeals(conn, month_list)
         # the last month's list as it stands after the appeals (a new revision only if it changed)
-        published = disclose_month(conn, month_list[-1], start=month_list[0])
-        outputs = write_outputs(conn, published, directory / "output")
+        published = publish(conn, month_list[-1], month_list[0])
+        outputs = write_outputs(conn, published.disclosure, directory / "output")
         path = directory / "output" / f"deductions-{month_list[0]}_{month_list[-1]}.xlsx"
         DEDUCTION_FORMATS["xlsx"](summarise_deductions(conn), path)
         outputs.append(path)
@@ -188,6 +199,6 @@ def demo_appeals(conn, months: list[str]) -> list[DemoAppeal]:
         revisions = []
         if verdict:
             review_appeal(conn, row["rx_id"], row["check_id"], verdict, REVIEWERS[0], note, source="demo")
-            revisions = [disclose_month(conn, m, start=months[0]) for m in later]
+            revisions = [publish(conn, m, months[0]) for m in later]
         done.append(DemoAppeal(row["rx_id"], row["check_id"], row["doctor_code"], month, kind, revisions))
     return done

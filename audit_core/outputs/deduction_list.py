@@ -1,11 +1,13 @@
 """Write the deductions-per-doctor list (医保扣款) as CSV, XLSX, Markdown or a plain-text table.
 
-* CSV (the contract, docs/usage.md "Deductions"): UTF-8 without BOM, ``CSV_COLUMNS`` first and in that
-  order, ``total_yuan`` with two decimals; unattributed deductions (prescription not in
-  the database) are one more row with an empty ``doctor_code`` and a ``note``. No
-  totals row: a program sums the column.
+* CSV (the contract, docs/usage.md "Deductions"): ``CSV_COLUMNS`` first and in that order,
+  ``total_yuan`` with two decimals, then Chinese-headed columns (``CSV_EXTRA_COLUMNS``);
+  unattributed deductions (prescription not in the database) are one more row with an empty
+  ``doctor_code`` and a note. No totals row: a program sums the column. A file starts with a
+  UTF-8 byte-order mark (Excel on a Chinese Windows PC), a stream has none.
 * XLSX and Markdown are for people, in the style of the disclosure list: Chinese
-  headers, a totals row (合计), the notes about unattributed deductions, A4 portrait.
+  headers, a totals row (合计), the notes about unattributed deductions, A4 portrait;
+  every row of the workbook as tall as its wrapped text.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from . import xlsx
 from .text import OFFICE, display_width, md, text_writer
 
 CSV_COLUMNS = ["doctor_code", "doctor_name", "count", "total_yuan"]
-CSV_EXTRA_COLUMNS = ["department", "prescriptions", "months", "note"]
+CSV_EXTRA_COLUMNS = ["科室", "涉及处方数", "扣款月份", "备注"]
 TABLE_HEADERS = ["序号", "医师代码", "医师姓名", "科室", "扣款笔数", "扣款金额（元）", "涉及处方数", "扣款月份"]
 RULE = "按本院规定，市医保办因门规处方对医院的扣款由开方医师个人全额承担。"
 MONTH_RULE = "月份按扣款日期计；扣款无日期时按处方开方日期计。"
@@ -121,6 +123,7 @@ write_text = text_writer(render_text)
 # ---------------------------------------------------------------- XLSX
 
 _COLUMN_WIDTHS = [6, 12, 16, 14, 10, 16, 12, 20]
+_WRAPPED = {2, 3, 7}  # 医师姓名, 科室, 扣款月份 (0-based): the cells that wrap
 
 
 def write_xlsx(summary: DeductionSummary, path) -> None:
@@ -134,9 +137,9 @@ def write_xlsx(summary: DeductionSummary, path) -> None:
     wb, ws = xlsx.new_workbook("医保扣款", summary.title, _COLUMN_WIDTHS)
     xlsx.merged_line(ws, 1, ncols, summary.title, font=xlsx.font(16, heading=True), alignment=center, height=32)
     xlsx.merged_line(ws, 2, ncols, RULE + MONTH_RULE, font=xlsx.font(10, color=xlsx.MUTED_COLOUR), alignment=wrapped,
-                     height=34)
+                     height=xlsx.line_count(RULE + MONTH_RULE, sum(_COLUMN_WIDTHS)) * 15 + 6)
     header_row = 4
-    xlsx.header_row(ws, header_row, TABLE_HEADERS)
+    xlsx.header_row(ws, header_row, TABLE_HEADERS, height=24)
     r = header_row + 1
     rows = table_rows(summary)
     for line in rows + [totals_row(summary)]:
@@ -148,17 +151,21 @@ def write_xlsx(summary: DeductionSummary, path) -> None:
             cell.font, cell.border, cell.alignment = text_font, border, center
             if column == 6:
                 cell.number_format = "0.00"
+        # as tall as the cell that wraps to the most lines (Excel does not grow rows it did not lay out)
+        lines = max(xlsx.line_count(str(line[c]), _COLUMN_WIDTHS[c]) for c in _WRAPPED)
+        ws.row_dimensions[r].height = lines * xlsx.LINE_HEIGHT + 6
         r += 1
     if not rows:
         xlsx.merged_line(ws, r, ncols, EMPTY_TEXT, font=xlsx.font(11), alignment=center, height=24)
         r += 1
     for note in summary.notes():
         r += 1
-        xlsx.merged_line(ws, r, ncols, note, font=xlsx.font(10.5, color=xlsx.NOTE_COLOUR), alignment=wrapped, height=34)
+        xlsx.merged_line(ws, r, ncols, note, font=xlsx.font(10.5, color=xlsx.NOTE_COLOUR), alignment=wrapped,
+                         height=xlsx.line_count(note, sum(_COLUMN_WIDTHS)) * xlsx.LINE_HEIGHT + 6)
     r += 2
     xlsx.merged_line(ws, r, ncols, OFFICE, font=xlsx.font(12), alignment=xlsx.alignment("right", wrap=False), height=22)
     xlsx.a4_table_page(ws, header_row, ncols, r, landscape=False)
     xlsx.save(wb, path)
 
 
-FORMATS = {"csv": text_writer(render_csv), "xlsx": write_xlsx, "md": write_markdown}
+FORMATS = {"csv": text_writer(render_csv, bom=True), "xlsx": write_xlsx, "md": write_markdown}

@@ -3,7 +3,14 @@
 :func:`month_report` reads the database (set-based SQL, one ``GROUP BY`` query per table) and
 masks what could identify a patient; the template ``templates/report.html`` lays it out with the
 shared stylesheet and inline SVG charts (:mod:`mengui_core.outputs.charts`): no JavaScript, no
-external resources, printable on A4. :func:`render_month_report` does both.
+external resources, printable on A4. :func:`render_month_report` does both, and
+:func:`write_month_report` writes it to a file (``mengui report``, ``mengui run``) from the database as it
+is — no load, no audit.
+
+The list section shows the published list, or the month's draft saying it is one ("草稿，待审定后 mengui
+publish"); what is out of date is found by content, never by comparing times: the draft against the
+published list, the list computed now (``publish.disclosure.list_now``) against both, and an earlier
+month's newer revision (``stale_months``).
 
 The report never shows patient names or patient ids: flag details are masked before they reach
 the template. It is an *internal* document: it names every flagged doctor. What is published is
@@ -18,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from datetime import datetime
 from typing import Mapping
 
 from markupsafe import Markup
@@ -31,7 +37,7 @@ from .charts import check_colours, horizontal_bars, stacked_bars
 from .pages import render
 from .text import minute
 
-__all__ = ["ReportError", "month_report", "render_month_report"]
+__all__ = ["ReportError", "month_report", "render_month_report", "report_lines", "write_month_report"]
 
 PENDING_LIST_LIMIT = 100
 TREND_MONTHS = 6
@@ -56,19 +62,6 @@ def _percent(part: int, whole: int) -> str:
         return "—"
     hundredths = (part * 10000 * 2 + whole) // (2 * whole)
     return f"{hundredths // 100}.{hundredths % 100:02d}%"
-
-
-def _before(a: str | None, b: str | None) -> bool:
-    """Whether timestamp ``a`` is earlier than ``b`` (ISO text, with or without an offset)."""
-    if not a or not b:
-        return False
-    try:
-        x, y = datetime.fromisoformat(str(a)), datetime.fromisoformat(str(b))
-        if (x.tzinfo is None) != (y.tzinfo is None):  # compare wall-clock times
-            x, y = x.replace(tzinfo=None), y.replace(tzinfo=None)
-        return x < y
-    except ValueError:
-        return str(a) < str(b)
 
 
 def _mask(detail: str | None) -> str:
@@ -178,21 +171,34 @@ def _excess(conn, month: str) -> dict:
 
 
 def _disclosure_state(conn, month: str) -> dict:
-    levels = dict(conn.execute(
-        "SELECT level, count(*) FROM disclosures WHERE month = ? GROUP BY level", (month,)
-    ).fetchall())
-    revision = conn.execute(
-        """SELECT revision, created_at, doctors, pending FROM disclosure_revisions
-           WHERE month = ? ORDER BY revision DESC LIMIT 1""",
-        (month,),
-    ).fetchone()
-    rows = conn.execute(
-        """SELECT level, action, doctor_code, doctor_name, department, unreasonable_count, reasons
-           FROM disclosures WHERE month = ?
-           ORDER BY level DESC, unreasonable_count DESC, doctor_code""",
-        (month,),
-    ).fetchall()
-    return {"levels": levels, "revision": dict(revision) if revision else None, "rows": rows}
+    """The month's list as the report shows it: the published one, else the draft (said to be one), with
+    what is out of date — compared by content, never by times: the stored draft against the published
+    list, the list computed now against both, and an earlier month's newer revision (``stale_months``)."""
+    from ..publish.disclosure import (DRAFT_NOTICE, draft_disclosure, list_changes, list_now, published_disclosure,
+                                      same_rows, stale_months)
+
+    published = published_disclosure(conn, month, words={})
+    draft = draft_disclosure(conn, month, words={})
+    shown = published or draft
+    now, error = list_now(conn, month) if shown is not None else (None, None)
+    state = {"notice": DRAFT_NOTICE, "published": None, "draft": None, "draft_changes": [], "now_changes": None,
+             "now_error": error, "stale_after": stale_months(conn).get(month, []),
+             "shown": "published" if published else ("draft" if draft else None)}
+    if published is not None:
+        state["published"] = {"revision": published.revision, "published_at": published.published_at,
+                              "published_by": published.published_by, "pending": published.pending,
+                              "effective": published.effective}
+    if draft is not None and (published is None or draft.differs):
+        state["draft"] = {"computed_at": draft.created_at, "pending": draft.pending}
+        state["draft_changes"] = draft.changes
+    if shown is not None and now is not None:
+        base = draft if draft is not None else shown  # what the office last computed
+        if not same_rows(base.rows, now):
+            state["now_changes"] = list_changes(base.rows, now)
+    rows = sorted(shown.rows if shown else [], key=lambda r: (-r.level, -r.unreasonable_count, r.doctor_code))
+    state["levels"] = {level: sum(1 for r in rows if r.level == level) for level in {r.level for r in rows}}
+    state["rows"] = rows
+    return state
 
 
 def _trend(conn, month: str) -> dict:
@@ -264,11 +270,9 @@ def _per_doctor(conn, month: str) -> list[sqlite3.Row]:
                   coalesce(nullif(d.department, ''), max(f.department)) AS department,
                   count(*) AS flags,
                   count(DISTINCT CASE WHEN f.counts THEN f.rx_id END) AS unreasonable_rx,
-                  coalesce(sum(f.status = 'pending'), 0) AS pending,
-                  ds.level, ds.action
+                  coalesce(sum(f.status = 'pending'), 0) AS pending
            FROM flag_status f
            LEFT JOIN doctors d ON d.doctor_code = f.doctor_code
-           LEFT JOIN disclosures ds ON ds.month = f.month AND ds.doctor_code = f.doctor_code
            WHERE f.month = ?
            GROUP BY f.doctor_code
            ORDER BY flags DESC, unreasonable_rx DESC, f.doctor_code""",
@@ -369,12 +373,14 @@ def month_report(conn: sqlite3.Connection, month: str, check_titles: Mapping[str
 
     # the disclosure list's state, as the KPI card and the last section show it
     levels = disclosure["levels"]
-    revision = disclosure["revision"]
     disclosed = sum(levels.values())
-    if revision is None and not disclosed:
+    if disclosure["shown"] is None:
         disclosed_sub = "本月公示名单尚未生成"
     else:
         disclosed_sub = " · ".join(f"{LEVEL_LABELS[lv]} {levels.get(lv, 0)}" for lv in (3, 2, 1))
+        if disclosure["shown"] == "draft":
+            disclosed_sub += f"（{disclosure['notice']}）"
+    listed = {r.doctor_code: r for r in disclosure["rows"]}
 
     # six-month trend
     window = trend["months"]
@@ -447,18 +453,54 @@ def month_report(conn: sqlite3.Connection, month: str, check_titles: Mapping[str
                             for cid in level_checks]},
         "departments": {"chart": Markup(departments_chart) if departments_chart else None,
                         "checks": [titles[cid] for cid in month_checks], "rows": departments},
-        "doctors": [{**dict(r), "badge": _level(r["level"], r["action"])} for r in _per_doctor(conn, month)],
+        "doctors": [{**dict(r), "badge": _level(*((listed[r["doctor_code"]].level, listed[r["doctor_code"]].action)
+                                                   if r["doctor_code"] in listed else (None, None)))}
+                    for r in _per_doctor(conn, month)],
         "pending": [{**dict(r), "check": titles.get(r["check_id"], r["check_id"])} for r in _pending(conn, month)],
         "disclosure": {
-            "revision": revision,
-            "stale": bool(revision) and _before(revision["created_at"], audited_at),
-            "rows": [{**dict(r), "badge": _level(r["level"], r["action"]),
-                      "shown_name": NO_NAME_AT_LEVEL_1 if r["level"] == 1 else (r["doctor_name"] or "—")}
+            **disclosure,
+            "rows": [{**vars(r), "badge": _level(r.level, r.action),
+                      "shown_name": NO_NAME_AT_LEVEL_1 if r.level == 1 else (r.doctor_name or "—")}
                      for r in disclosure["rows"]],
         },
         "appeals": _appeals(conn, month, titles),
         "deductions": _deductions(conn, month),
     }
+
+
+def write_month_report(conn: sqlite3.Connection, month: str, path, check_titles: Mapping[str, str] | None = None
+                       ) -> list[str]:
+    """Write the month's report (owner-only) from the database as it is — no load, no audit — and return
+    what a clerk should know about its list, one Chinese line each (the CLI prints them)."""
+    from ..db.files import open_private
+
+    if check_titles is None:
+        check_titles = {c.id: c.title for c in get_checks().values()}
+    context = month_report(conn, month, check_titles)
+    with open_private(path, "w", encoding="utf-8") as fh:
+        fh.write(render("report.html", **context))
+    return report_lines(context["disclosure"], month)
+
+
+def report_lines(state: dict, month: str) -> list[str]:
+    """The list's state in one line each: published or a draft, and what is out of date."""
+    lines = []
+    published = state["published"]
+    if published:
+        lines.append(f"{month} 公示名单：已公示第 {published['revision']} 版（{minute(published['published_at'])}）")
+    elif state["shown"] == "draft":
+        lines.append(f"{month} 公示名单：{state['notice']}（尚未公示）")
+    else:
+        lines.append(f"{month} 公示名单：尚未生成（mengui disclose）")
+    if published and state["draft"]:
+        lines.append(f"注意：名单草稿与已公示的第 {published['revision']} 版不同，{state['notice']}")
+    if state["now_changes"]:
+        lines.append(f"注意：按当前审核结论计算的名单与{'已公示的名单' if not state['draft'] else '草稿'}不同："
+                     f"{'；'.join(state['now_changes'])}。请重新 mengui disclose，审定后 mengui publish")
+    if state["stale_after"]:
+        lines.append(f"注意：本月名单公示后 {'、'.join(state['stale_after'])} 的名单有变化，本月名单已过时，"
+                     "请重新 mengui disclose，审定后 mengui publish")
+    return lines
 
 
 def render_month_report(conn: sqlite3.Connection, month: str, check_titles: Mapping[str, str]) -> str:

@@ -140,21 +140,23 @@ def new_workbook(sheet: str, title: str, widths: Sequence[float]):
     return wb, ws
 
 
-def _a4(ws, *, landscape: bool) -> None:
+def _a4(ws, *, landscape: bool, one_page: bool = False) -> None:
     from openpyxl.worksheet.properties import PageSetupProperties
 
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE if landscape else ws.ORIENTATION_PORTRAIT
     ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)
     ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
+    ws.page_setup.fitToHeight = 1 if one_page else 0
 
 
-def a4_table_page(ws, header_row: int, columns: int, last_row: int, *, landscape: bool) -> None:
-    """Page setup of a printed table: A4, one page wide, the table header on every page, page numbers."""
+def a4_table_page(ws, header_row: int, columns: int, last_row: int, *, landscape: bool,
+                  one_page: bool = False) -> None:
+    """Page setup of a printed table: A4, one page wide (and one page tall when ``one_page``: a short
+    table keeps its signature block on its page), the table header on every page, page numbers."""
     from openpyxl.utils import get_column_letter
 
-    _a4(ws, landscape=landscape)
+    _a4(ws, landscape=landscape, one_page=one_page)
     ws.print_options.horizontalCentered = True
     ws.page_margins.left = ws.page_margins.right = 0.4
     ws.page_margins.top, ws.page_margins.bottom = 0.5, 0.6

@@ -86,6 +86,7 @@ class LadderContext:
         self.settings = ruleset.ladder
         self.start = start  # months before this one are outside the ladder (declared by the user)
         self.allow_unaudited = allow_unaudited
+        self.consulted: set[str] = set()  # the months whose strikes the ladder read (what the list depends on)
 
     def months_back(self, count: int) -> list[str]:
         """The ``count`` months ending with this one, oldest first."""
@@ -112,6 +113,7 @@ class LadderContext:
 
     def strikes(self, months: list[str]) -> dict[str, dict[str, int]]:
         """doctor_code -> {month: number of unreasonable prescriptions}, for the given months."""
+        self.consulted.update(months)
         rows = self.conn.execute(
             """
             SELECT doctor_code, month, count(DISTINCT rx_id)
@@ -127,11 +129,13 @@ class LadderContext:
         return result
 
     def reinstated_months(self) -> dict[str, str]:
-        """doctor_code -> the latest month in which a revocation of theirs was lifted (reinstated)."""
+        """doctor_code -> the latest month in which a revocation of theirs was lifted (the reinstatement's
+        date, ``mengui reinstate --date``), up to this month: a later reinstatement changes nothing here."""
         rows = self.conn.execute(
             """
-            SELECT doctor_code, max(substr(reinstated_at, 1, 7)) FROM revocations
-            WHERE reinstated_at IS NOT NULL GROUP BY doctor_code
-            """
+            SELECT doctor_code, max(substr(coalesce(reinstated_on, reinstated_at), 1, 7)) FROM revocations
+            WHERE reinstated_at IS NOT NULL AND substr(coalesce(reinstated_on, reinstated_at), 1, 7) <= ?
+            GROUP BY doctor_code
+            """, (self.month,)
         ).fetchall()
         return {doctor: month for doctor, month in rows}

@@ -5,10 +5,9 @@ import sqlite3
 
 import pytest
 
-from mengui_core.db import schema
+from builders import database_before, publish
 from mengui_core.review.appeals import file_appeal, review_appeal
 from mengui_core.ingest.loader import load_files
-from mengui_core.publish.disclosure import disclose_month
 from mengui_core.audit.runner import audit_month
 from mengui_core.db.schema import connect
 from mengui_core.review.verdicts import record_verdict
@@ -32,12 +31,7 @@ def reviewed(exports, db_path, migrated_from=None):
     exports.rx("R1", "2026-10-08", "P1", items=[("苯磺酸氨氯地平片", "187.62", 28)])
     exports.rx("R2", "2026-10-09", "P2", items=[("苯磺酸氨氯地平片", "190.00", 28)])
     if migrated_from is not None:  # a database made by the version before migration 11
-        conn = sqlite3.connect(db_path, isolation_level=None)
-        conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-        for number, name, sql in schema.MIGRATIONS:
-            if number <= migrated_from:
-                conn.executescript(f"BEGIN;{sql};INSERT INTO _migrations VALUES ({number}, 'x', 'y');COMMIT;")
-        conn.close()
+        database_before(db_path, migrated_from).close()
     conn = connect(db_path)
     load_files(conn, [exports.write()])
     audit_month(conn, "2026-10")
@@ -52,7 +46,7 @@ def reviewed(exports, db_path, migrated_from=None):
 @pytest.mark.parametrize("migrated_from", [None, 9])
 def test_history_and_appeals_refuse_every_edit(exports, db_path, migrated_from):
     conn = reviewed(exports, db_path, migrated_from)
-    disclose_month(conn, "2026-10", start="2026-10")
+    publish(conn, "2026-10", start="2026-10")  # a published list: its history rows are append-only
     before = [tuple(r) for r in conn.execute("SELECT * FROM verdict_history ORDER BY id")]
     assert len(before) == 3
     for sql, message in EDITS:

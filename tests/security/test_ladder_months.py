@@ -1,14 +1,14 @@
-"""Issue 14, item 7: lists across months. A --ladder-start applies only from its month on (an earlier
-month is computed as before, never emptied), and a month whose list changed makes every later list
-computed from it stale — said by `disclose` and by the review site until they are disclosed again."""
+"""Issue 14, item 7 (with issue 16's drafts): lists across months. A --ladder-start applies only from its
+month on (an earlier month is computed as before, never emptied), and a published month whose list
+changes (a new revision) makes every later published list whose levels depended on it stale — said by
+`disclose`, `publish`, `report` and the review site until they are published again."""
 
 import asyncio
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
-from builders import session_for
+from builders import database_before, publish, session_for
 from mengui_cli.app import cli
 from mengui_core.ingest.loader import load_files
 from mengui_core.publish.disclosure import disclose_month, stale_months
@@ -51,13 +51,13 @@ def active_revocations(conn):
 
 def test_a_later_ladder_start_leaves_an_earlier_month_as_it_was(hospital):
     conn, _ = hospital
-    disclose_month(conn, "2026-07", start="2026-07")
-    disclose_month(conn, "2026-08")
-    september = disclose_month(conn, "2026-09")
+    publish(conn, "2026-07", start="2026-07")
+    publish(conn, "2026-08")
+    september = publish(conn, "2026-09")
     assert levels(september) == {("D01", 3, "revoke"), ("D02", 1, "publish_code")}
     assert active_revocations(conn) == [("D01", "2026-09")]
-    assert levels(disclose_month(conn, "2026-10", start="2026-10")) == {("D01", 1, "publish_code")}
-    again = disclose_month(conn, "2026-09")  # plain, after the later start
+    assert levels(publish(conn, "2026-10", start="2026-10")) == {("D01", 1, "publish_code")}
+    again = publish(conn, "2026-09")  # plain, after the later start
     assert levels(again) == levels(september) and not again.new_revision
     assert again.disclosure.revision == september.disclosure.revision
     assert active_revocations(conn) == [("D01", "2026-09")]  # not withdrawn
@@ -65,56 +65,85 @@ def test_a_later_ladder_start_leaves_an_earlier_month_as_it_was(hospital):
     assert levels(disclose_month(conn, "2026-08", start="2026-10")) == {("D01", 2, "publish_name")}
 
 
-def test_a_changed_month_makes_the_later_lists_stale_until_they_are_disclosed_again(hospital, db_path):
+def cli_publish(runner, db_path, month, *options):
+    drafted = runner.invoke(cli, ["disclose", str(db_path), "--month", month, *options])
+    assert drafted.exit_code == 0, drafted.stderr
+    published = runner.invoke(cli, ["publish", str(db_path), "--month", month, "--by", "赵主任"])
+    assert published.exit_code == 0, published.stderr
+    return drafted, published
+
+
+def test_a_changed_month_makes_the_later_lists_stale_until_they_are_published_again(hospital, db_path, tmp_path):
     conn, rxs = hospital
     runner = CliRunner()
     for n, month in enumerate(MONTHS):
-        args = ["disclose", str(db_path), "--month", month] + (["--ladder-start", month] if n == 0 else [])
-        assert runner.invoke(cli, args).exit_code == 0
+        cli_publish(runner, db_path, month, *(["--ladder-start", month] if n == 0 else []))
     assert stale_months(conn) == {}
     # the committee overturns D01's September prescription (a 复审 would do the same)
     record_verdict(conn, rxs[("2026-09", "D01")], "amount_cap", "合理", "张委员")
-    result = runner.invoke(cli, ["disclose", str(db_path), "--month", "2026-09"])
-    assert result.exit_code == 0 and "第 2 版（新生成）" in result.stderr
-    assert "注意：2026-10 的公示名单已过时（2026-10 生成后 2026-09 的名单有变化）" in result.stderr
-    assert "mengui disclose DB --month 2026-10" in result.stderr
+    # the report of October compares the list computed now with the published one: out of date
+    report = runner.invoke(cli, ["report", str(db_path), "--month", "2026-10", "-o", str(tmp_path / "r.html")])
+    assert report.exit_code == 0 and "按当前审核结论计算的名单与已公示的名单不同" in report.stderr
+    # a draft of September changes nothing public and nothing is stale yet; it names what depends on it
+    drafted = runner.invoke(cli, ["disclose", str(db_path), "--month", "2026-09"])
+    assert drafted.exit_code == 0 and "与已公示的第 1 版不同" in drafted.stderr
+    assert "公示后，依赖本月的 2026-10 的名单须按月份顺序重新生成并公示" in drafted.stderr
+    assert stale_months(conn) == {}
+    published = runner.invoke(cli, ["publish", str(db_path), "--month", "2026-09", "--by", "赵主任"])
+    assert published.exit_code == 0 and "已公示 2026-09 三级公示名单第 2 版" in published.stderr
+    assert "注意：2026-10 的公示名单已过时（2026-10 公示后 2026-09 的名单有变化）" in published.stderr
+    assert "mengui disclose DB --month 2026-10" in published.stderr
     assert stale_months(conn) == {"2026-10": ["2026-09"]}
     # the review site says so to the committee
     ds = make_datasette(db_path)
     home = asyncio.run(ds.client.get("/", cookies=session_for(ds))).text
-    assert "公示名单已过时" in home and "2026-10（生成后 2026-09 的名单有变化）" in home
+    assert "公示名单已过时" in home and "2026-10（公示后 2026-09 的名单有变化）" in home
     assert "公示名单已过时" not in asyncio.run(ds.client.get("/")).text  # not for anonymous visitors
-    # any later disclose says it too, until 2026-10 is disclosed again
+    dashboard = asyncio.run(ds.client.get("/-/dashboard", cookies=session_for(ds))).text
+    assert "2026-10（公示后 2026-09 的名单有变化）" in dashboard
+    # so do the report and any later disclose, until 2026-10 is published again
+    report = runner.invoke(cli, ["report", str(db_path), "--month", "2026-10", "-o", str(tmp_path / "r.html")])
+    assert "本月名单公示后 2026-09 的名单有变化，本月名单已过时" in report.stderr
+    assert "本月名单公示后，2026-09 的名单有变化" in (tmp_path / "r.html").read_text(encoding="utf-8")
     assert "2026-10 的公示名单已过时" in runner.invoke(cli, ["disclose", str(db_path), "--month", "2026-08"]).stderr
     redone = runner.invoke(cli, ["disclose", str(db_path), "--month", "2026-10", "--format", "csv"])
-    assert redone.exit_code == 0 and "已过时" not in redone.stderr
+    assert redone.exit_code == 0
     assert "2026-10,D01,,1,publish_code,1" in redone.stdout  # the streak was broken in September
+    assert stale_months(conn) == {"2026-10": ["2026-09"]}  # a draft is not a publication
+    republished = runner.invoke(cli, ["publish", str(db_path), "--month", "2026-10"])
+    assert republished.exit_code == 0 and "已过时" not in republished.stderr
     assert stale_months(conn) == {}
     assert "公示名单已过时" not in asyncio.run(ds.client.get("/", cookies=session_for(ds))).text
+    report = runner.invoke(cli, ["report", str(db_path), "--month", "2026-10", "-o", str(tmp_path / "r.html")])
+    assert "注意" not in report.stderr and "已公示第 2 版" in report.stderr
+
+
+def test_only_the_months_a_list_depended_on_make_it_stale(hospital):
+    conn, rxs = hospital
+    for n, month in enumerate(MONTHS):
+        publish(conn, month, start=month if n == 0 else None)
+    # July's list changes: August and September counted July's strikes, October did not (three months back)
+    record_verdict(conn, rxs[("2026-07", "D01")], "amount_cap", "合理", "张委员")
+    assert publish(conn, "2026-07").new_revision
+    assert stale_months(conn) == {"2026-08": ["2026-07"], "2026-09": ["2026-07"]}
 
 
 def test_an_unchanged_earlier_month_makes_nothing_stale(hospital):
     conn, _ = hospital
     for n, month in enumerate(MONTHS):
-        disclose_month(conn, month, start=month if n == 0 else None)
-    assert not disclose_month(conn, "2026-08").new_revision
+        publish(conn, month, start=month if n == 0 else None)
+    assert not publish(conn, "2026-08").new_revision
     assert stale_months(conn) == {}
 
 
 def test_migration_11_takes_over_a_declared_start_and_the_lists_of_an_older_database(tmp_path):
-    from mengui_core.db import schema
-
     db = tmp_path / "old.db"
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("CREATE TABLE _migrations (id INTEGER PRIMARY KEY, name TEXT, applied_at TEXT)")
-    for number, name, sql in schema.MIGRATIONS:
-        if number <= 9:
-            conn.executescript(f"BEGIN;{sql};INSERT INTO _migrations VALUES ({number}, 'x', 'y');COMMIT;")
+    conn = database_before(db, 9)
     conn.execute("INSERT INTO settings VALUES ('ladder_start', '2026-07')")
     conn.execute("INSERT INTO disclosure_revisions VALUES ('2026-07', 1, 't', 'three_strikes', NULL, 0, 0, NULL)")
     conn.close()
     migrated = connect(db)
     assert [tuple(r) for r in migrated.execute("SELECT month FROM ladder_starts")] == [("2026-07",)]
-    assert [tuple(r) for r in migrated.execute("SELECT month, computed_seq, changed_seq FROM disclosure_runs")] == [
-        ("2026-07", 1, 1)]
+    assert [tuple(r) for r in migrated.execute("SELECT month, published_seq, changed_seq FROM disclosure_runs")] == [
+        ("2026-07", 1, 1)]  # issue 16 (migration 13) renamed computed_seq: every older list was published
     assert 11 in {r[0] for r in migrated.execute("SELECT id FROM _migrations")}

@@ -10,9 +10,9 @@ import openpyxl
 import pytest
 from click.testing import CliRunner
 
+from builders import publish
 from mengui_cli.app import cli
 from mengui_core.ingest.loader import load_files
-from mengui_core.publish.disclosure import disclose_month
 from mengui_core.audit.runner import audit_month
 from mengui_core.db.schema import connect
 from mengui_core.review.verdicts import record_verdict
@@ -37,8 +37,8 @@ def older_data(exports, db_path):
     for month in ("2026-09", "2026-10"):
         audit_month(conn, month)
         record_verdict(conn, f"R{month}A", "amount_cap", "不合理", "张委员")
-    disclose_month(conn, "2026-09", start="2026-09")
-    disclose_month(conn, "2026-10")
+    publish(conn, "2026-09", start="2026-09")
+    publish(conn, "2026-10")
     assert conn.execute("SELECT doctor_name FROM disclosures WHERE month = '2026-10'").fetchone()[0] == EVIL
     conn.close()
     return db_path
@@ -63,7 +63,7 @@ def test_the_disclosure_and_deduction_csvs_neutralise_formulas(older_data, tmp_p
     assert_neutral(cells)
     out = tmp_path / "deductions.csv"
     assert runner.invoke(cli, ["deductions", str(older_data), "--month", "2026-10", "-o", str(out)]).exit_code == 0
-    cells = cells_of_csv(out.read_text(encoding="utf-8"))
+    cells = cells_of_csv(out.read_text(encoding="utf-8-sig"))
     assert "'" + EVIL in cells
     assert_neutral(cells)
 
