@@ -266,25 +266,27 @@ def verdicts_command(db, file):
 @cli.command("review-sheet")
 @click.argument("db", type=click.Path(dir_okay=False))
 @click.option("--month", required=True, help="月份 YYYY-MM")
+@click.option("--format", "fmt", type=click.Choice(["xlsx", "html"]), default=None,
+              help="输出格式（默认按 -o 的扩展名；都没有时为 xlsx）")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="输出文件：.xlsx（默认，填好后可用 mengui verdicts 导入）或 .html（在浏览器中打印）")
-def review_sheet(db, month, output):
+              help="输出文件：.xlsx（填好后可用 mengui verdicts 导入）或 .html（在浏览器中打印）；"
+                   "默认 review-sheet-YYYY-MM.xlsx")
+def review_sheet(db, month, fmt, output):
     """生成某月待审核标记的审核清单，供药事委员会开会时打印、填写，填好的 XLSX 可直接导入。"""
     from mengui_core.outputs.review_sheet import build, render_html, write_xlsx
+    from mengui_core.outputs.text import choose_format
 
-    path = Path(output or f"review-sheet-{month}.xlsx")
-    kind = path.suffix.lower()
-    if kind not in (".xlsx", ".html", ".htm"):
-        raise UserFacingError(f"审核清单只能写成 .xlsx 或 .html 文件，实际为「{path.name}」")
+    fmt = choose_format(output, fmt, ("xlsx", "html"), default="xlsx")
+    path = Path(output or f"review-sheet-{month}.{fmt}")
     conn = connect(db, create=False)
     sheet = build(conn, month)
-    if kind == ".xlsx":
+    if fmt == "xlsx":
         write_xlsx(sheet, path)
     else:
         with open_private(path, "w", encoding="utf-8") as fh:
             fh.write(render_html(sheet))
     click.echo(f"{month} 待审核标记 {len(sheet.rows)} 条，审核清单已写出：{path}")
-    if kind == ".xlsx":
+    if fmt == "xlsx":
         click.echo(f"填好「结论」「审核人」后导入：mengui verdicts {db} {path}")
 
 

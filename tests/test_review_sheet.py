@@ -101,4 +101,6 @@ def test_a_month_never_audited_or_a_wrong_file_type_is_refused(db, tmp_path):
     code, output = invoke("review-sheet", db, "--month", "2020-01", "-o", tmp_path / "x.xlsx")
     assert code == 1 and "2020-01 还没有审核" in output and "Traceback" not in output
     code, output = invoke("review-sheet", db, "--month", "2026-10", "-o", tmp_path / "x.csv")
-    assert code == 1 and "只能写成 .xlsx 或 .html" in output
+    assert code == 1 and "不适用" in output and ".xlsx（xlsx）" in output
+    code, output = invoke("review-sheet", db, "--month", "2026-10", "--format", "html", "-o", tmp_path / "x.xlsx")
+    assert code == 1 and "不一致" in output
