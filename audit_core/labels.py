@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
+from . import times
 from .money import format_yuan
 
 #: what a disclosure list does to a doctor, by level
@@ -56,6 +57,9 @@ def check_colour(check_id: str, colour: str | None = None) -> str:
 
 
 def register_sql_functions(conn: sqlite3.Connection) -> None:
-    """``mg_label(kind, key)`` and ``mg_yuan(fen)`` (元 with two decimals, grouped) in SQL."""
+    """``mg_label(kind, key)`` and ``mg_yuan(fen)`` (元 with two decimals, grouped) in SQL, and
+    ``mg_now()``: the moment of a human act as mengui records it (:func:`mengui_core.times.now`, Beijing
+    time with its offset), for the canned queries that record a verdict."""
     conn.create_function("mg_label", 2, label, deterministic=True)
     conn.create_function("mg_yuan", 1, lambda fen: None if fen is None else format_yuan(int(fen)), deterministic=True)
+    conn.create_function("mg_now", 0, times.now)

@@ -11,10 +11,11 @@ metadata names (``plugins: mengui: timezone``). A time recorded without an offse
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from functools import lru_cache
 
-__all__ = ["BEIJING", "DEFAULT_TIMEZONE", "beijing", "day", "local", "minute", "now", "parse", "shown", "zone"]
+__all__ = ["BEIJING", "DEFAULT_TIMEZONE", "beijing", "day", "local", "minute", "now", "parse", "shown", "today",
+           "zone"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 BEIJING = timezone(timedelta(hours=8), DEFAULT_TIMEZONE)
@@ -39,6 +40,11 @@ def zone(name: str = DEFAULT_TIMEZONE) -> tzinfo:
 def now() -> str:
     """The moment of a human act, in Beijing time with its offset: ``2026-11-30T20:26:36+08:00``."""
     return datetime.now(timezone.utc).astimezone(BEIJING).isoformat(timespec="seconds")
+
+
+def today() -> date:
+    """Today's date in Beijing (an appeal filed today, whatever the server's own zone)."""
+    return datetime.now(timezone.utc).astimezone(BEIJING).date()
 
 
 def parse(text) -> datetime | None:

@@ -8,17 +8,21 @@ databases that hold mengui's ``flags`` table.
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
 from mengui_core import times
 from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
+from mengui_core.money import format_yuan
 from mengui_core.times import minute
 
-from . import lists, pages, sessions, web
+from . import doctors, lists, pages, pending, review, sessions, site, web
 from .metadata import public_tables
 from .sessions import display_name
-from .site import TEMPLATES, is_mengui, is_reviewer, mengui_database, shown_source, shown_time
+from .site import (TEMPLATES, column_label, is_mengui, is_reviewer, mengui_database, shown_source, shown_time,
+                   value_label)
 
 # ---------------------------------------------------------------- privacy without `mengui serve`
 
@@ -61,7 +65,11 @@ def register_routes():
     return [
         (r"^/-/login$", sessions.login),
         (r"^/-/password-tool$", sessions.password_tool),
-        (r"^/-/review/(?P<rx_id>[^/]+)/(?P<check_id>[^/]+)$", pages.review),
+        (r"^/-/review/(?P<rx_id>[^/]+)/(?P<check_id>[^/]+)$", review.review),
+        (r"^/-/pending$", pending.pending_page),
+        (r"^/-/review-sheet/(?P<month>\d{4}-\d{2})\.(?P<format>xlsx|html)$", pending.review_sheet),
+        (r"^/-/doctor$", doctors.find_doctor),
+        (r"^/-/doctor/(?P<code>[^/]+)$", doctors.doctor_history),
         (r"^/-/dashboard$", pages.dashboard),
         (r"^/-/list$", lists.public_list),
         (r"^/-/list/(?P<month>[^/.]+)(\.(?P<format>csv|json))?$", lists.public_list),
@@ -101,27 +109,45 @@ def prepare_jinja2_environment(env, datasette):
     env.filters["mg_time"] = lambda value: shown_time(datasette, value)
     env.filters["mg_source"] = shown_source
     env.filters["mg_person"] = lambda login: display_name(datasette, login)
+    # a column's Chinese label: the metadata's plugins: mengui: column_labels (by column name), else the
+    # column's description up to its first clause, else the name itself
+    env.globals["mg_column"] = lambda database, table, column: column_label(datasette, database, table, column)
+    # a table's or a database's title (crumbs, row pages) instead of its name
+    env.globals["mg_title"] = lambda database, table=None: site.title(datasette, database, table)
+    env.globals["mg_value"] = lambda table, column, value: value_label(datasette, table, column, value) or value
+    env.globals["mg_query"] = lambda database, name: site.canned_query(datasette, database, name)
+    env.globals["mg_crumb"] = lambda database, label: site.crumb(datasette, database, label)
 
 
 @hookimpl
 def extra_template_vars(request, datasette):
-    """For a reviewer: ``mengui_stale``, the published months whose lists an earlier month's new
-    revision has made out of date (shown on the home page and the dashboard until they are published
+    """``mengui_plain``: every page in plain Chinese (no SQL, no row counts, no table or column names) for
+    anyone but an admin, who keeps Datasette's tools. On the home page, ``mengui_rules``: what the rules
+    say (the checks that count and the ladder), in the numbers of the ruleset the newest month was
+    audited with. For a reviewer: ``mengui_stale``, the published months whose lists an earlier month's
+    new revision has made out of date (shown on the home page and the dashboard until they are published
     again), and ``mengui_drafts``, the months whose draft awaits sign-off (``mengui publish``)."""
+    found = {"mengui_plain": not (request is not None and (request.actor or {}).get("role") == "admin")}
+
     async def inner():
-        if request is None or not is_reviewer(request.actor):
-            return {}
-        from mengui_core.publish.disclosure import pending_drafts, stale_months
+        if request is None:
+            return found
+        from mengui_core.publish.disclosure import pending_drafts, rules_words, stale_months
 
         try:
             db = await mengui_database(datasette)
             if not await db.table_exists("disclosure_drafts"):
-                return {}
-            stale = await db.execute_fn(stale_months)
-            drafts = await db.execute_fn(pending_drafts)
+                return found
+            if request.path == "/":
+                latest = (await db.execute("SELECT max(month) FROM audit_runs WHERE finished_at IS NOT NULL")).first()
+                if latest and latest[0]:
+                    found["mengui_rules"] = await db.execute_fn(lambda conn: rules_words(conn, latest[0]))
+            if is_reviewer(request.actor):
+                found["mengui_stale"] = await db.execute_fn(stale_months)
+                found["mengui_drafts"] = await db.execute_fn(pending_drafts)
         except Exception:
-            return {}
-        return {"mengui_stale": stale, "mengui_drafts": drafts}
+            pass
+        return found
 
     return inner
 
@@ -134,6 +160,9 @@ def render_cell(row, value, column, table, database, datasette):
         return shown_source(value)
     if column in ("reviewer", "second_reviewer", "审核人", "复审人") and isinstance(value, str):
         return display_name(datasette, value)
+    if column in ("医师代码", "在先医师代码") and isinstance(value, str) and value and table is None:
+        # a doctor in a canned query's answer: to the doctor's history
+        return Markup('<a href="{}">{}</a>').format(datasette.urls.path(f"/-/doctor/{quote(value, safe='')}"), value)
     if column == "审核" and isinstance(value, str) and value.startswith("/-/review/"):
         return Markup('<a href="{}">去审核</a>').format(datasette.urls.path(value))
     if column == "申诉状态" and value == APPEAL_LABELS["pending"]:
@@ -146,6 +175,12 @@ def render_cell(row, value, column, table, database, datasette):
             return None
         return Markup('<a href="{}">{}</a>').format(
             datasette.urls.path(f"/-/review/{value}/{check}"), escape(value))
+    if table and column.endswith("_fen") and isinstance(value, int):
+        return Markup('<span class="mg-yuan" title="{} 分">{}</span>').format(value, format_yuan(value))  # 元 on pages
+    if table == "audit_runs" and column in ("checks", "steps", "ruleset_path", "plugins") and isinstance(value, str):
+        return site.audit_run_cell(datasette, column, value)
+    if table and (shown := value_label(datasette, table, column, value)) is not None:
+        return Markup('<span title="{}">{}</span>').format(value, shown)  # a stored code, in words
     return None
 
 
@@ -154,12 +189,12 @@ def menu_links(datasette, actor):
     public = {"href": datasette.urls.path("/-/list"), "label": "公示名单"}
     if not is_reviewer(actor):
         return [public, {"href": datasette.urls.path("/-/login"), "label": "委员登录"}]
-    links = [{"href": datasette.urls.path("/-/dashboard"), "label": "统计图表"},
+    links = [{"href": datasette.urls.path("/-/pending"), "label": "待审核处方（可批量审核、打印审核单）"},
+             {"href": datasette.urls.path("/-/dashboard"), "label": "统计图表"},
              {"href": datasette.urls.path("/-/list"), "label": "公示名单（已公示与草稿）"}]
     for name in datasette.databases:
         if not name.startswith("_"):
-            links.insert(0, {"href": datasette.urls.path(f"/{name}/appeals_overview"), "label": "申诉与复审"})
-            links.insert(0, {"href": datasette.urls.path(f"/{name}/pending_reviews"), "label": "本月待审核处方"})
+            links.insert(1, {"href": datasette.urls.path(f"/{name}/appeals_overview"), "label": "申诉与复审"})
             break
     return links
 

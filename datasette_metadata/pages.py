@@ -1,4 +1,5 @@
-"""The committee's own pages: the review page of one flag, the dashboard of charts, ``/-/metadata``."""
+"""The committee's dashboard of charts, and ``/-/metadata`` (the review page is in ``review``, the pending
+list in ``pending``, a doctor's history in ``doctors``)."""
 
 from __future__ import annotations
 
@@ -7,115 +8,9 @@ import json
 from datasette.utils.asgi import Forbidden, Response
 from markupsafe import Markup
 
-from mengui_core.labels import APPEAL_LABELS, KIND_LABELS, STATUS_LABELS, VERDICT_LABELS
-from mengui_core.money import format_yuan
+from mengui_core.labels import STATUS_LABELS
 
 from .site import forbidden as _forbidden, is_reviewer, mengui_database, rows as _rows
-
-
-async def review(request, datasette):
-    """Everything needed to judge one flagged prescription, and the verdict form."""
-    if not is_reviewer(request.actor):
-        return _forbidden(datasette, request)
-    db = await mengui_database(datasette)
-    rx_id = request.url_vars["rx_id"]
-    check_id = request.url_vars["check_id"]
-    flags = await _rows(db, """
-        SELECT s.*, coalesce(c.title, s.check_id) AS title, c.description AS check_description
-        FROM flag_status s LEFT JOIN checks c USING (check_id)
-        WHERE s.rx_id = ? AND s.check_id = ?""", (rx_id, check_id))
-    if not flags:
-        return Response.html(await datasette.render_template(
-            "mengui_message.html", {"title": "没有这条标记", "message": f"处方 {rx_id} 没有规则 {check_id} 的标记。"},
-            request=request), status=404)
-    flag = flags[0]
-    flag["status_label"] = STATUS_LABELS.get(flag["status"], flag["status"])
-    if flag["amount_fen"] is not None:
-        flag["amount_yuan"] = format_yuan(flag["amount_fen"])
-    if flag["limit_fen"] is not None:
-        flag["limit_yuan"] = format_yuan(flag["limit_fen"])
-        flag["excess_yuan"] = format_yuan(max(flag["amount_fen"] - flag["limit_fen"], 0))
-    # the facts behind a drug flag, one row per earlier supply still in hand (see flags.evidence)
-    try:
-        evidence = json.loads(flag["evidence"]) if flag.get("evidence") else []
-    except ValueError:
-        evidence = []
-    flag["overlaps"] = [e for e in evidence if isinstance(e, dict) and "days_left" in e]
-
-    async def prescription(rid):
-        found = await _rows(db, """
-            SELECT p.*, d.doctor_name FROM prescriptions p LEFT JOIN doctors d USING (doctor_code)
-            WHERE p.rx_id = ?""", (rid,))
-        if not found:
-            return None
-        rx = found[0]
-        rx["total_yuan"] = format_yuan(rx["total_amount_fen"]) if rx["total_amount_fen"] is not None else ""
-        rx["lines"] = await _rows(db, "SELECT * FROM rx_items WHERE rx_id = ? ORDER BY line_no", (rid,))
-        item_sum = 0
-        for item in rx["lines"]:
-            item["amount_yuan"] = format_yuan(item["amount_fen"])
-            item_sum += item["amount_fen"]
-        rx["items_yuan"] = format_yuan(item_sum) if rx["lines"] else ""
-        return rx
-
-    rx = await prescription(rx_id)
-    related = None
-    if flag["related_rx_id"] and flag["related_rx_id"] != rx_id:
-        related = await prescription(flag["related_rx_id"])
-    certifications = await _rows(db, """
-        SELECT disease_code, disease_name, kind, valid_from, valid_to,
-               (valid_from <= :day AND (valid_to IS NULL OR valid_to >= :day)) AS valid
-        FROM certifications WHERE patient_id = :patient ORDER BY valid DESC, disease_code""",
-        {"day": flag["rx_date"], "patient": flag["patient_id"]})
-    names = await _disease_names(db, flag["month"])
-    for cert in certifications:
-        cert["name"] = cert["disease_name"] or names.get(cert["disease_code"][:6], "")
-        cert["kind_label"] = KIND_LABELS.get(cert["kind"], cert["kind"])
-    billed = []
-    for code in (rx["disease_codes"] or "").split(";") if rx else []:
-        if code:
-            billed.append({"code": code, "name": names.get(code[:6], "")})
-    same_visit = await _rows(db, """
-        SELECT p.rx_id, p.rx_time, p.disease_codes, p.total_amount_fen,
-               (SELECT sum(amount_fen) FROM rx_items i WHERE i.rx_id = p.rx_id) AS items_fen
-        FROM prescriptions p WHERE p.patient_id = ? AND p.doctor_code = ? AND p.rx_date = ? AND p.rx_id != ?""",
-        (flag["patient_id"], flag["doctor_code"], flag["rx_date"], rx_id))
-    for other in same_visit:
-        fen = other["items_fen"] if other["items_fen"] is not None else other["total_amount_fen"]
-        other["amount_yuan"] = format_yuan(fen) if fen is not None else ""
-    history = await _rows(db, "SELECT * FROM verdict_history WHERE rx_id = ? AND check_id = ? ORDER BY id",
-                          (rx_id, check_id))
-    appeals = await _rows(db, "SELECT * FROM appeals WHERE rx_id = ? AND check_id = ?", (rx_id, check_id))
-    appeal = appeals[0] if appeals else None
-    if appeal:
-        appeal["status_label"] = APPEAL_LABELS.get(appeal["status"], appeal["status"])
-    other_flags = await _rows(db, """
-        SELECT s.check_id, coalesce(c.title, s.check_id) AS title, s.status FROM flag_status s
-        LEFT JOIN checks c USING (check_id) WHERE s.rx_id = ? AND s.check_id != ?""", (rx_id, check_id))
-    for other in other_flags:
-        other["status_label"] = STATUS_LABELS.get(other["status"], other["status"])
-    return Response.html(await datasette.render_template("mengui_review.html", {
-        "database": db.name, "flag": flag, "rx": rx, "related": related, "certifications": certifications,
-        "billed": billed, "same_visit": same_visit, "history": history, "other_flags": other_flags,
-        "appeal": appeal,
-        "verdict_labels": VERDICT_LABELS,
-    }, request=request))
-
-
-async def _disease_names(db, month) -> dict[str, str]:
-    """Catalog names from the ruleset the month was audited with (certification files may lack names)."""
-    from mengui_core.plugins import load_ruleset
-
-    row = (await db.execute("SELECT ruleset, ruleset_path FROM audit_runs WHERE month = ? ORDER BY run_id DESC LIMIT 1",
-                            (month,))).first()
-    if row is None:
-        return {}
-    for candidate in (row["ruleset"], row["ruleset_path"]):
-        try:
-            return {d.code: d.name for d in load_ruleset(candidate).diseases}
-        except Exception:  # a ruleset no longer installed: show codes only
-            continue
-    return {}
 
 
 async def dashboard(request, datasette):

@@ -27,6 +27,8 @@ from datasette.utils.asgi import Response
 from datasette_auth_passwords.utils import hash_password, verify_password
 from itsdangerous import BadSignature
 
+from mengui_core import times
+
 from .site import mengui_database
 from .users import User, read_users
 
@@ -226,8 +228,7 @@ async def _record(datasette, username: str, address: str, outcome: str) -> None:
         return
     await db.execute_write(
         "INSERT INTO login_events (at, username, address, outcome) "
-        "VALUES (strftime('%Y-%m-%dT%H:%M:%S', 'now', 'localtime'), ?, ?, ?)",
-        [username[:64], address[:64], outcome], block=False)
+        "VALUES (?, ?, ?, ?)", [times.now(), username[:64], address[:64], outcome], block=False)
 
 
 async def _logged_in_before(datasette, username: str, address: str) -> bool:

@@ -65,5 +65,7 @@ def register_checks(register):
             description="同一参保人同日同医师的门规处方药品金额合计超过每次限额（单病种 {single_cap} 元、多病种或合并并发症 "
             "{multi_cap} 元），{exempt_diseases}的处方不限额、不计入合计；分解处方合并计算。",
             run=run,
+            measure_text="超出限额 {measure}%",
+            note_hint="例如：分解处方，规避单次限额；或：病情需要加药，病历有记载",
         )
     )

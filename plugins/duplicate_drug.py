@@ -30,6 +30,8 @@ def register_checks(register):
                         "尚余天数超过续方容差（最多提前 {refill_days} 天，且不超过上次用药天数的 {refill_percent}%）时再次开具；"
                         "衡量值为超出容差的天数。按时续方不标记。",
             run=run,
+            measure_text="尚余 {days_left} 天（可提前 {tolerance_days} 天），超出 {excess_days} 天",
+            note_hint="例如：提前重复开药，无正当理由；或：药品遗失，病历有记载",
             uses_items=True,
             by_patient=True,
         )

@@ -57,5 +57,7 @@ def register_checks(register):
             description="参保人本月门规就诊次数（同一患者、同一医师、同一天为一次，跨医师合计）超过每月 {max_visits} 次，"
             "标记超出之后每次就诊的处方。",
             run=run,
+            measure_text="超过每月次数 {measure:g} 次",
+            note_hint="例如：病情变化需复诊调整用药，病历有记载",
         )
     )

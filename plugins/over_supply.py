@@ -62,5 +62,7 @@ def register_checks(register):
             description="处方中单个药品的用药天数超过所登记门规病种允许的每次最长天数（一般 {max_days} 天，部分病种另有规定；"
                         "多个病种取最长者）。",
             run=run,
+            measure_text="超过最长用药天数 {measure:g} 天",
+            note_hint="例如：长期外出带药，病历有记载",
         )
     )

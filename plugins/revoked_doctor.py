@@ -56,5 +56,6 @@ def register_checks(register):
             colour="#8C564B",
             description="医保定岗医师资格已被公示名单取消（自生效日起、恢复之前）或医师名册标记无定岗资格的医师开具的门规处方。",
             run=run,
+            note_hint="例如：资格恢复后名册未及时更新",
         )
     )

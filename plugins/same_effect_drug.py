@@ -38,6 +38,8 @@ def register_checks(register):
                         "{refill_days} 天，且不超过上次用药天数的 {refill_percent}%）时，又被开具同一治疗类别（ATC 四级或规则集"
                         "合并的类别）的不同药品；衡量值为超出容差的天数。",
             run=run,
+            measure_text="原药尚余 {days_left} 天（可提前 {tolerance_days} 天），超出 {excess_days} 天",
+            note_hint="例如：原药未用完即换同类药，无正当理由；或：原药不良反应换药，病历有记载",
             uses_items=True,
             by_patient=True,
         )

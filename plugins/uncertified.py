@@ -29,5 +29,6 @@ def register_checks(register):
             colour="#CC79A7",
             description="开方当日参保人没有任何有效的门规病种（或并发症）认定，却按门规结算。",
             run=run,
+            note_hint="例如：认定资料已补办，待医保部门审批",
         )
     )

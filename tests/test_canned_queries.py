@@ -28,6 +28,7 @@ PUBLIC_QUERIES = {"monthly_statistics", "department_statistics"}
 HIDDEN = {"settings", "_migrations", "loads"}
 # the site says what the report says (mengui_core.labels.STATUS_LABELS): 监测（不计入）, not the site-only 监测
 STATUS_LABELS = {"待审核", "不合理", "合理", "计入未复核", "监测（不计入）"}
+STATUS_LABEL = {"pending": "待审核", "unreasonable_unreviewed": "计入未复核"}
 REVIEW_PATH = re.compile(r"^/-/review/[^/]+/[a-z0-9_]+$")
 YUAN = re.compile(r"^-?\d{1,3}(,\d{3})*\.\d{2}$")  # mg_yuan: 元 with two decimals, grouped (1,234.50)
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -36,7 +37,7 @@ MONEY_WORDS = ("金额", "限额", "超出", "扣款", "支付")
 # The Chinese output columns each canned query must return.
 EXPECTED_COLUMNS = {
     "pending_reviews": ["处方号", "规则", "级别", "开方日期", "医师代码", "医师姓名", "科室", "原因",
-                        "金额（元）", "限额（元）", "超出（元）", "审核"],
+                        "金额（元）", "限额（元）", "超出（元）", "状态", "审核"],
     "doctor_flags": ["月份", "处方号", "开方日期", "规则", "级别", "医师代码", "医师姓名", "科室", "原因",
                      "金额（元）", "限额（元）", "超出（元）", "状态", "计为不合理处方", "审核意见",
                      "审核人", "审核时间", "审核"],
@@ -171,6 +172,7 @@ def run_rolled_back(conn, sql: str, params: dict):
 
 def record(db: Path, sql: str, **params):
     connection = sqlite3.connect(db, isolation_level=None)
+    register_sql_functions(connection)  # mg_now, as the site's prepare_connection adds it
     try:
         connection.execute(sql, params)
     finally:
@@ -248,15 +250,18 @@ def test_query_runs_with_empty_optional_parameters(conn, queries, name):
     assert rows, f"{name} returned no rows with empty optional parameters"
 
 
-def test_pending_reviews_lists_exactly_the_pending_flags(conn, queries):
+def test_pending_reviews_lists_exactly_the_flags_awaiting_a_verdict(conn, queries):
+    """Issue 17: every flag the committee has not ruled on (待审核, and 计入未复核: counted unless ruled 合理),
+    monitoring flags aside — the same list as the pending page and the review sheet."""
     month = latest_month(conn)
     sql = queries["pending_reviews"]["sql"]
     columns, rows = run(conn, sql, {"month": ""})
     expected = conn.execute(
-        "SELECT rx_id, check_id, amount_fen, limit_fen FROM flag_status WHERE month = ? AND status = 'pending'",
-        (month,),
+        "SELECT rx_id, check_id, amount_fen, limit_fen, status FROM flag_status WHERE month = ? "
+        "AND verdict IS NULL AND NOT monitoring", (month,),
     ).fetchall()
     assert expected, "the demo leaves pending reviews in its last month"
+    assert {e["status"] for e in expected} == {"pending", "unreasonable_unreviewed"}
     got = {(r[columns.index("处方号")], r[columns.index("审核")].rsplit("/", 1)[1]): r for r in rows}
     assert set(got) == {(e["rx_id"], e["check_id"]) for e in expected}
     for e in expected:
@@ -268,11 +273,12 @@ def test_pending_reviews_lists_exactly_the_pending_flags(conn, queries):
             assert row[columns.index("限额（元）")] == yuan(e["limit_fen"])
         title = conn.execute("SELECT title FROM checks WHERE check_id = ?", (e["check_id"],)).fetchone()[0]
         assert row[columns.index("规则")] == title
+        assert row[columns.index("状态")] == STATUS_LABEL[e["status"]]
     dates = [r[columns.index("开方日期")] for r in rows]
     assert dates == sorted(dates), "oldest first"
     # "全部" lists the pending flags of every month
     _, everything = run(conn, sql, {"month": "全部"})
-    total = conn.execute("SELECT count(*) FROM flag_status WHERE status = 'pending'").fetchone()[0]
+    total = conn.execute("SELECT count(*) FROM flag_status WHERE verdict IS NULL AND NOT monitoring").fetchone()[0]
     assert len(everything) == total
 
 
@@ -469,7 +475,8 @@ def test_record_verdict_inserts_with_the_actor_as_reviewer(demo_db, writable_db,
         (rx_id, check_id)).fetchone()
     assert row[0] == "unreasonable"
     assert row[1] == "zhang"
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", row[2])
+    # recorded with its offset, in Beijing time, whatever the server's zone (issue 17)
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+08:00", row[2])
     assert row[3] == "分解处方"
     assert row[4] == "datasette"
     assert conn.execute("SELECT status, counts FROM flag_status WHERE rx_id = ? AND check_id = ?",
@@ -648,7 +655,7 @@ def test_read_queries_take_their_words_from_the_vocabulary(queries, name):
 
 def test_database_is_private_by_default(metadata, database):
     assert database["allow"] == COMMITTEE
-    assert database["allow_sql"] == COMMITTEE
+    assert database["allow_sql"] == {"role": ["admin"]}, "arbitrary SQL is an admin's tool (issue 17)"
     assert metadata.get("allow") in (None, COMMITTEE) and "allow_sql" not in metadata
 
 
@@ -720,8 +727,11 @@ def test_datasette_permissions(demo_db, metadata):
         assert _get(ds, path).status_code == status, path
     committee = {"id": "zhang", "role": "committee"}
     for path in ("/mengui/flags.json", "/mengui/pending_reviews.json", "/mengui/ladder_state.json",
-                 "/mengui.json?sql=select+1", "/mengui/record_verdict"):
+                 "/mengui/record_verdict"):
         assert _get(ds, path, committee).status_code == 200, path
+    # arbitrary SQL: an admin's, not a committee member's (issue 17)
+    assert _get(ds, "/mengui.json?sql=select+1", committee).status_code == 403
+    assert _get(ds, "/mengui.json?sql=select+1", {"id": "root", "role": "admin"}).status_code == 200
     # someone logged in without a committee role sees only the public part
     assert _get(ds, "/mengui/flags.json", {"id": "visitor"}).status_code == 403
     data = _get(ds, "/mengui/monthly_statistics.json?_shape=objects").json()

@@ -206,7 +206,7 @@ def test_datasette_facets_flags_by_level_for_the_committee_only(audited):
     assert {r["value"]: r["count"] for r in facet} == {"提示": 2, "预警": 2, "违规": 2}
     assert asyncio.run(ds.client.get("/mengui/flags.json?_facet=level")).status_code == 403
     page = asyncio.run(ds.client.get("/-/review/A4/amount_cap", cookies=committee)).text
-    assert "预警级别：<strong>违规</strong>（衡量值 50.00）" in page
+    assert "预警级别：<strong>违规</strong>（<span class=\"mg-measure\">超出限额 50%</span>）" in page  # in words (issue 17)
     table = asyncio.run(ds.client.get("/mengui/flag_status", cookies=committee)).text
     assert "预警级别（由轻到重：提示、预警、违规）" in table
 

@@ -6,7 +6,7 @@ from importlib import metadata
 
 import pytest
 
-from mengui_core import plugins
+from mengui_core import Check, plugins
 from mengui_core.errors import MenguiError
 from mengui_core.ingest.loader import load_files
 from mengui_core.audit.runner import audit_month
@@ -242,3 +242,23 @@ def test_the_documented_pair_check_runs_as_written(tmp_path, exports, db_path):
     flag = flags[("A2", "double_anticoagulant")]
     assert flag["related_rx_id"] == "A1" and flag["measure"] == 14
     assert flag["detail"] == "两种抗凝药同时在用：「华法林钠片」尚余 21 天时开具「利伐沙班片」"
+
+
+def test_every_built_in_check_tells_the_committee_what_its_measure_means():
+    """Issue 17: the review page shows a flag's measure in words with its unit, and an example note of
+    the check's own — never a bare "衡量值 0.00" or another check's example."""
+    checks = plugins.get_checks()
+    graded = {"amount_cap": "超出限额 12.5%", "duplicate_drug": "尚余 22 天（可提前 7 天），超出 15 天",
+              "same_effect_drug": "原药尚余 22 天（可提前 7 天），超出 15 天", "frequent_visits": "超过每月次数 3 次",
+              "over_supply": "超过最长用药天数 30 天", "doctor_outlier": "稳健 z 分数 3.96（越大越异常）"}
+    evidence = [{"days_left": 10, "tolerance_days": 7, "excess_days": 3},
+                {"days_left": 22, "tolerance_days": 7, "excess_days": 15}]
+    measures = {"amount_cap": 12.5, "duplicate_drug": 15, "same_effect_drug": 15, "frequent_visits": 3,
+                "over_supply": 30, "doctor_outlier": 3.9612}
+    for check_id, words in graded.items():
+        assert checks[check_id].show_measure(measures[check_id], evidence) == words, check_id
+    hints = {check.note_hint for check in checks.values()}
+    assert all(check.note_hint and check.note_hint.startswith("例如：") for check in checks.values())
+    assert len(hints) == len(checks), "each check its own example"
+    assert checks["uncertified"].show_measure(None) == ""
+    assert Check("x", "标题", "说明", run=None).show_measure(0.0033333) == "衡量值 0.00333"

@@ -32,7 +32,7 @@ def invoke(*args):
 def pending(db, month):
     conn = sqlite3.connect(db)
     return conn.execute("SELECT rx_id, check_id, level_rank, amount_fen FROM flag_status "
-                        "WHERE month = ? AND status = 'pending'", (month,)).fetchall()
+                        "WHERE month = ? AND verdict IS NULL AND NOT monitoring", (month,)).fetchall()
 
 
 def test_the_sheet_lists_every_pending_flag_with_its_context_most_severe_first(db, demo, tmp_path):

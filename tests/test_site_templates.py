@@ -25,6 +25,7 @@ DEFAULT_TEMPLATES = Path(datasette.__file__).parent / "templates"
 def ds(tmp_path_factory):
     run = run_demo(tmp_path_factory.mktemp("templates"), months=2)
     add_user(run.db_path, "zhangwei", PASSWORD, "committee", "张伟")
+    add_user(run.db_path, "it-admin", PASSWORD, "admin", "信息科")
     return make_datasette(run.db_path)
 
 
@@ -32,6 +33,14 @@ def ds(tmp_path_factory):
 def member(ds):
     site = ds._mengui_site
     return {"ds_actor": session_cookie(ds, site.users.get("zhangwei"), site.users.secret)}
+
+
+@pytest.fixture(scope="module")
+def admin(ds):
+    """An admin keeps Datasette's own tools (SQL, row counts, table and column names); a committee member
+    and the public get every page in plain Chinese (issue 17)."""
+    site = ds._mengui_site
+    return {"ds_actor": session_cookie(ds, site.users.get("it-admin"), site.users.secret)}
 
 
 def get(ds, path, cookies=None):
@@ -120,18 +129,28 @@ def english_in(html: str) -> list[str]:
     return [word for word in ENGLISH if word in html]
 
 
-def test_a_canned_query_page(ds, member):
+def test_a_canned_query_page(ds, member, admin):
+    rows = len(json.loads(get(ds, "/mengui/pending_reviews.json?_shape=array", member)))
+    # a committee member: what the query answers, in their words; no SQL, no "rows"
     html = get(ds, "/mengui/pending_reviews", member)
     assert not english_in(html), english_in(html)
-    rows = len(json.loads(get(ds, "/mengui/pending_reviews.json?_shape=array", member)))
-    assert rows > 0 and f"查询结果：{rows} 行" in html
-    for words in ("<h3>查询条件</h3>", '<label for="qp1">月份（YYYY-MM）</label>', 'name="month"', 'value="查询"',
-                  ">显示 SQL</a>", ">编辑 SQL</a>", '<p class="export-links">导出：', "退出登录", "基于 <a",
+    assert rows > 0 and f"<h3>共 {rows} 条</h3>" in html
+    for words in ('<label for="qp1">月份（YYYY-MM）</label>', 'name="month"', 'value="查询"',
+                  '<p class="export-links">下载：', "表格文件（CSV，可用 Excel 打开）", "退出登录", "基于 <a",
                   "查询用时 ", " 毫秒", '<title id="nav-menu-svg-title">菜单</title>'):
         assert words in html, words
+    for words in ("SQL", " 行", "查询结果", "<h3>查询条件</h3>"):
+        assert words not in html, words
+    assert "SQL" not in get(ds, "/mengui/pending_reviews?_show_sql=1", member)
     # the browser's title is the query's title, not its SQL
     assert re.search(r"<title>(.*?)</title>", html).group(1) == "本月待审核处方"
-    assert ">隐藏 SQL</a>" in get(ds, "/mengui/pending_reviews?_show_sql=1", member)
+    # an admin keeps Datasette's tools, in Chinese
+    html = get(ds, "/mengui/pending_reviews", admin)
+    assert not english_in(html), english_in(html)
+    for words in (f"查询结果：{rows} 行", "<h3>查询条件</h3>", ">显示 SQL</a>", ">编辑 SQL</a>",
+                  '<p class="export-links">导出：'):
+        assert words in html, words
+    assert ">隐藏 SQL</a>" in get(ds, "/mengui/pending_reviews?_show_sql=1", admin)
 
 
 def test_every_canned_query_field_is_labelled_in_chinese(ds, member):
@@ -144,26 +163,45 @@ def test_every_canned_query_field_is_labelled_in_chinese(ds, member):
     assert 'value="提交"' in get(ds, "/mengui/record_verdict", member)  # a write query's button
 
 
-def test_an_empty_answer_and_a_long_one(ds, member):
+def test_an_empty_answer_and_a_long_one(ds, member, admin):
     empty = get(ds, "/mengui/doctor_flags?doctor_code=nobody", member)
     assert '<p class="zero-results">没有记录</p>' in empty and not english_in(empty)
     sql = "with recursive c(x) as (select 1 union all select x + 1 from c where x < 1500) select x from c"
-    long = get(ds, "/mengui?sql=" + quote_plus(sql), member)
+    long = get(ds, "/mengui?sql=" + quote_plus(sql), admin)
     assert "查询结果：超过 1,000 行" in long and ">格式化 SQL</button>" in long and not english_in(long)
-    one = get(ds, "/mengui?sql=select+1", member)
+    one = get(ds, "/mengui?sql=select+1", admin)
     assert "查询结果：1 行" in one
 
 
-def test_the_database_page(ds, member):
+def test_the_database_page(ds, member, admin):
+    # a committee member: the queries and tables by their titles, each with what it holds
     html = get(ds, "/mengui", member)
+    assert not english_in(html), english_in(html)
+    for words in ('<h2 id="queries">常用查询</h2>', '<h2 id="tables">数据表</h2>', ">本月待审核处方</a>",
+                  ">审核标记</a>", ">门规处方</a>"):
+        assert words in html, words
+    for words in ("SQL", "<h3>查询</h3>", " 行", ">flags</a>", ">prescriptions</a>", "🔒"):
+        assert words not in html, words
+    # an admin: Datasette's database page, in Chinese
+    html = get(ds, "/mengui", admin)
     assert not english_in(html), english_in(html)
     for words in ("<h3>查询</h3>", ">格式化 SQL</button>", 'value="查询"', '<h2 id="queries">常用查询</h2>',
                   '<h2 id="tables">数据表</h2>', '<h2 id="views">视图</h2>'):
         assert words in html, words
 
 
-def test_a_table_page_and_a_row_page(ds, member):
+def test_a_table_page_and_a_row_page(ds, member, admin):
     html = get(ds, "/mengui/flags?_size=5", member)
+    assert not english_in(html), english_in(html)
+    for words in ('<p class="export-links">下载：', ">下一页</a>", "<title>审核标记</title>", ">处方号</a>",
+                  ">规则编号</a>", "超限额处方"):
+        assert words in html, words
+    for words in (" 行", "SQL", ">rx_id", ">check_id", "高级导出", "可按列分组统计："):
+        assert words not in html, words
+    # small screens show each value's column label beside it: in Chinese too
+    assert '.rows-and-columns td:nth-of-type(1):before { content: "详情"; }' in html  # Datasette's Link column
+    assert '.rows-and-columns td:nth-of-type(2):before { content: "处方号"; }' in html
+    html = get(ds, "/mengui/flags?_size=5", admin)
     assert not english_in(html), english_in(html)
     for words in ('<p class="export-links">导出：', ">高级导出</a>", "<h3>高级导出</h3>", ">下一页</a>",
                   'value="应用"', 'value="导出 CSV"', "可按列分组统计："):
@@ -176,16 +214,22 @@ def test_a_table_page_and_a_row_page(ds, member):
     public = get(ds, "/-/list")
     assert not english_in(public) and "公示医师代码" in public
     table = get(ds, "/mengui/disclosures", member)  # the committee still sees the table
-    assert not english_in(table) and '<p class="export-links">导出：' in table
+    assert not english_in(table) and '<p class="export-links">下载：' in table
     doctor = json.loads(get(ds, "/mengui/doctors.json?_shape=array&_size=1", member))[0]["doctor_code"]
     row = get(ds, f"/mengui/doctors/{doctor}", member)
+    assert f"医师名册：{doctor}" in row and not english_in(row) and ">doctors<" not in row
+    row = get(ds, f"/mengui/doctors/{doctor}", admin)
     assert '<p class="export-links">导出：' in row and not english_in(row)
 
 
-def test_the_home_page_the_log_out_page_and_datasettes_messages(ds, member):
+def test_the_home_page_the_log_out_page_and_datasettes_messages(ds, member, admin):
     home = get(ds, "/")
     assert not english_in(home) and "委员登录" in home
+    # the rules, in the numbers of the ruleset the newest month was audited with
+    assert "审核规则" in home and "超限额处方" in home and "150.00 元" in home and "300.00 元" in home
     home = get(ds, "/", member)
+    assert not english_in(home) and "个数据表" not in home and "待审核处方" in home
+    home = get(ds, "/", admin)
     assert not english_in(home) and re.search(r"\d+ 个数据表", home) and "个视图" in home
     logout = get(ds, "/-/logout", member)
     assert "<h1>退出登录</h1>" in logout and 'value="退出登录"' in logout and not english_in(logout)
@@ -197,10 +241,10 @@ def test_the_home_page_the_log_out_page_and_datasettes_messages(ds, member):
         assert words in page and message not in page, message
 
 
-def test_the_sites_connections_speak_the_vocabulary(ds, member):
+def test_the_sites_connections_speak_the_vocabulary(ds, admin):
     """prepare_connection registers mengui_core.labels' SQL functions on every connection of the site."""
     sql = "select mg_label('status', 'monitoring') as s, mg_label('appeal', 'upheld') as a, mg_yuan(123456789) as y"
-    answer = json.loads(get(ds, "/mengui.json?_shape=array&sql=" + quote_plus(sql), member))
+    answer = json.loads(get(ds, "/mengui.json?_shape=array&sql=" + quote_plus(sql), admin))
     assert answer == [{"s": "监测（不计入）", "a": "复审维持不合理", "y": "1,234,567.89"}]
 
 
@@ -214,6 +258,7 @@ DATASETTE_TEMPLATES = {
     "_footer.html": "d190d9e7dc5046c1bdfb2b738c60754143eab44fdbae2d9a74e7b8f1aa2cf44b",
     "_table.html": "f75a8872713f28fdce49b9a44a397f26ba1b5db5e82a74dda1f20ec14faaaa57",
     "_suggested_facets.html": "da43051a548a47be72a74513d45e7a4fba4fd5e89d49b29fc48b0b306000f20f",
+    "_facet_results.html": "622d3c764aa14f17f07714af7bbdee5719adfbce9cce5358fd3df3e2df137f30",
     "index.html": "ed57b14bb5656bcdb133170a1d3aa2e2c71255662b1b0ecce7a86dc8a9406294",
     "database.html": "4fd5e97823bb5380b54c4f4f5285f07d1db74e366ef6225aa46dddfcf5b2c88a",
     "query.html": "bc3559df0e209da97d0bb46d0da5e36e02a9a561e4e473d1b79f62776786b435",
@@ -226,7 +271,8 @@ DATASETTE_TEMPLATES = {
 def test_every_override_names_a_datasette_template_we_compared_it_with():
     ours = {p.name for p in TEMPLATES.glob("*.html")}
     mengui_own = {"mengui_dashboard.html", "mengui_message.html", "mengui_review.html", "mengui_list.html",
-                  "mengui_list_state.html", "password_login.html"}  # (the last one: datasette-auth-passwords' login page, served by mengui)
+                  "mengui_list_state.html", "mengui_pending.html", "mengui_doctor.html", "mengui_doctor_find.html",
+                  "_mengui_macros.html", "password_login.html"}  # (the last one: datasette-auth-passwords' login page, served by mengui)
     assert ours - mengui_own == set(DATASETTE_TEMPLATES)
     changed = {name: hashlib.sha256((DEFAULT_TEMPLATES / name).read_bytes()).hexdigest()
                for name in DATASETTE_TEMPLATES}

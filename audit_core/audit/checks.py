@@ -46,6 +46,13 @@ class Check:
     by_patient: bool = False
     # the check's colour in charts (default: one derived from the id, see mengui_core.labels)
     colour: str | None = None
+    # what a flag's measure means, in words with its unit, for the review page: a format string with
+    # ``{measure}`` and any key of the flag's most significant evidence row (the one with the largest
+    # ``excess_days``, else the first), e.g. "超出限额 {measure:.1f}%" or "尚余 {days_left} 天（可提前
+    # {tolerance_days} 天）"; None: "衡量值 12.5"
+    measure_text: str | None = None
+    # the example in the review page's empty note field: what a member typically writes for this check
+    note_hint: str | None = None
 
     def describe(self, params: Mapping | None = None, context: Mapping | None = None) -> str:
         """The description with the ruleset's parameters filled in (a missing one stays in braces).
@@ -56,6 +63,41 @@ class Check:
             return self.description.format_map(values)
         except (ValueError, IndexError):  # stray braces: the text as written
             return self.description
+
+
+    def show_measure(self, measure, evidence=None) -> str:
+        """A flag's measure as people read it (see ``measure_text``); '' when the flag has none."""
+        if measure is None:
+            return ""
+        rows = [e for e in evidence or [] if isinstance(e, dict)]
+        row = max(rows, key=lambda e: e.get("excess_days") or 0) if rows else {}
+        if self.measure_text:
+            try:
+                shown = _Measure(measure) if isinstance(measure, (int, float)) else measure
+                return self.measure_text.format_map({**row, "measure": shown})
+            except (KeyError, ValueError, IndexError, TypeError):
+                pass
+        return f"衡量值 {_Measure(measure)}" if isinstance(measure, (int, float)) else f"衡量值 {measure}"
+
+
+class _Measure(float):
+    """A measure as people read it when ``measure_text`` gives no format: three significant digits at
+    most, never an exponent (``0.0033``, ``12.5``, ``1,900``); with a format spec, as that spec says."""
+
+    def __format__(self, spec: str) -> str:
+        if spec:
+            return format(float(self), spec)
+        value = float(self)
+        if value == int(value):
+            return f"{int(value):,}"
+        size = abs(value)
+        if size >= 100:
+            return f"{value:,.0f}"
+        decimals = 1 if size >= 10 else 2 if size >= 1 else max(2, 1 - int(f"{size:e}".split("e")[1]) + 1)
+        return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+    def __str__(self) -> str:
+        return self.__format__("")
 
 
 def describe(check: Check, ruleset: "Ruleset") -> str:

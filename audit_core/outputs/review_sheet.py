@@ -19,6 +19,7 @@ from .. import months
 from ..audit.runner import ruleset_for_month
 from ..errors import MenguiError
 from ..money import format_yuan
+from ..review.pending import AWAITING
 from . import xlsx
 from .pages import render
 
@@ -60,7 +61,8 @@ class ReviewSheet:
 
 
 def build(conn: sqlite3.Connection, month: str) -> ReviewSheet:
-    """The month's flags that await a verdict (status 待审核), most severe and largest first."""
+    """The month's flags that await a verdict (:data:`mengui_core.review.pending.AWAITING`: 待审核, and 计入未复核
+    — counted unless ruled 合理), most severe and largest first."""
     months.check(month)
     if not conn.execute("SELECT EXISTS (SELECT 1 FROM audit_runs WHERE month = ? AND finished_at IS NOT NULL)",
                         (month,)).fetchone()[0]:
@@ -68,7 +70,7 @@ def build(conn: sqlite3.Connection, month: str) -> ReviewSheet:
     ruleset = ruleset_for_month(conn, month)
     names = {d.code: d.name for d in ruleset.diseases}
     rows = conn.execute(
-        """
+        f"""
         SELECT s.rx_id, s.rx_date, s.doctor_code, d.doctor_name, s.patient_id, s.level, s.level_rank,
                coalesce(c.title, s.check_id) AS check_title, s.detail, s.amount_fen,
                (SELECT group_concat(i.drug_name || coalesce('（' || i.days_supply || ' 天）', ''), '；')
@@ -80,7 +82,7 @@ def build(conn: sqlite3.Connection, month: str) -> ReviewSheet:
         FROM flag_status s
         LEFT JOIN checks c ON c.check_id = s.check_id
         LEFT JOIN doctors d ON d.doctor_code = s.doctor_code
-        WHERE s.month = ? AND s.status = 'pending'
+        WHERE s.month = ? AND {AWAITING}
         ORDER BY s.level_rank DESC, s.amount_fen DESC NULLS LAST, s.rx_date, s.rx_id, s.check_id
         """,
         (month,),
@@ -98,7 +100,7 @@ def build(conn: sqlite3.Connection, month: str) -> ReviewSheet:
 
 
 NOTE = ("填写说明：在「结论」栏填「合理」或「不合理」，并填写审核人；未填结论的行不导入。"
-        "填好后用 mengui verdicts 数据库 本文件 导入（处方号、规则、结论、审核人、备注五栏被读取，其他栏仅供参考）。")
+        "填好后交医保办导入（读取处方号、规则、结论、审核人、备注五栏，其他栏仅供参考）。")
 
 
 def write_xlsx(sheet: ReviewSheet, path) -> None:

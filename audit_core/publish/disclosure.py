@@ -300,7 +300,7 @@ def published_months(conn: sqlite3.Connection) -> list[str]:
     return [r[0] for r in conn.execute("SELECT DISTINCT month FROM disclosure_revisions ORDER BY month DESC")]
 
 
-def _words(conn: sqlite3.Connection, month: str, ladder_name: str | None = None) -> dict:
+def rules_words(conn: sqlite3.Connection, month: str, ladder_name: str | None = None) -> dict:
     """What a list says about its rules (ladder title, policy, rule lines, the checks that count), from the
     ruleset the month was audited with; nothing when that ruleset or ladder cannot be loaded any more."""
     try:
@@ -319,7 +319,7 @@ def published_disclosure(conn: sqlite3.Connection, month: str, words: dict | Non
                         (month,)).fetchone()
     if info is None:
         return None
-    words = words if words is not None else _words(conn, month)
+    words = words if words is not None else rules_words(conn, month)
     return Disclosure(month, info["revision"], published_rows(conn, month), info["pending"],
                       created_at=info["drafted_at"] or info["created_at"],
                       changes=json.loads(info["changes"] or "[]"),
@@ -336,7 +336,7 @@ def draft_disclosure(conn: sqlite3.Connection, month: str, words: dict | None = 
     base = conn.execute("SELECT max(revision) FROM disclosure_revisions WHERE month = ?", (month,)).fetchone()[0]
     published = published_rows(conn, month) if base is not None else []
     same = base is not None and same_rows(rows, published)
-    words = words if words is not None else _words(conn, month)
+    words = words if words is not None else rules_words(conn, month)
     return Disclosure(month, base if same else (base or 0) + 1, rows, info["pending"], created_at=info["computed_at"],
                       changes=[] if same or base is None else list_changes(published, rows),
                       appeals_pending=info["appeals_pending"], draft=True, base_revision=base,

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 
+from .. import times
 from ..errors import MenguiError
 from ..audit.runner import ruleset_for_month
 from ..db.schema import now, transaction
@@ -64,8 +65,8 @@ class Reviewed:
 def _day(text: str | None) -> date | None:
     if not text:
         return None
-    try:
-        return date.fromisoformat(str(text).strip()[:10].replace("/", "-"))
+    try:  # a recorded moment's Beijing day (one without an offset as written)
+        return date.fromisoformat(times.day(str(text).strip().replace("/", "-"))[:10])
     except ValueError:
         return None
 
@@ -73,7 +74,7 @@ def _day(text: str | None) -> date | None:
 def parse_date(text: str | None) -> date:
     """An appeal date given by the user (``YYYY-MM-DD``); today when empty."""
     if not text:
-        return datetime.now().date()
+        return times.today()
     day = _day(text)
     if day is None or len(str(text).strip()) != 10:
         raise MenguiError(f"日期「{text}」格式不对，应为 YYYY-MM-DD（如 2026-11-05）")
@@ -105,7 +106,7 @@ def _verdict_day(conn: sqlite3.Connection, verdict: sqlite3.Row) -> date:
         recorded = conn.execute(
             "SELECT max(recorded_at) FROM verdict_history WHERE rx_id = ? AND check_id = ? AND verdict = ?",
             (verdict["rx_id"], verdict["check_id"], verdict["verdict"])).fetchone()[0]
-        day = _day(recorded) or datetime.now().date()
+        day = _day(recorded) or times.today()
     return day
 
 
@@ -130,7 +131,7 @@ def file_appeal(conn: sqlite3.Connection, rx_id: str, check_id: str, reason: str
     decided = _verdict_day(conn, verdict)
     days = ruleset_for_month(conn, flag["month"]).appeal_days  # the ruleset the month was audited with
     deadline = decided + timedelta(days=days)
-    filed = filed_on or datetime.now().date()
+    filed = filed_on or times.today()
     if filed < decided:
         raise MenguiError(f"申诉日期 {filed} 早于不合理结论的日期 {decided}，请检查 --date")
     if filed > deadline:

@@ -11,7 +11,6 @@ import sqlite3
 from dataclasses import dataclass
 
 from ..errors import MenguiError
-from ..labels import VERDICT_LABELS
 from ..ingest.inputs import VERDICT_VALUES
 from ..db.schema import now, transaction
 
@@ -60,25 +59,37 @@ def require_flag(conn: sqlite3.Connection, rx_id: str, check_id: str, action: st
 def record_verdict(conn: sqlite3.Connection, rx_id: str, check_id: str, verdict: str,
                    reviewer: str | None = None, note: str | None = None, source: str = "mengui review") -> Recorded:
     """Record one verdict for an existing flag; the earlier verdict stays in the history."""
+    return record_verdicts(conn, [(rx_id, check_id)], verdict, reviewer, note, source)[0]
+
+
+def record_verdicts(conn: sqlite3.Connection, flags: list[tuple[str, str]], verdict: str,
+                    reviewer: str | None = None, note: str | None = None, source: str = "mengui review"
+                    ) -> list[Recorded]:
+    """Record the same verdict and note for several flags (the committee's batch), each its own verdict
+    and history row, in one transaction: all of them or, when one cannot be recorded, none."""
     value = normalise_verdict(verdict)
     check_note(note)
-    require_flag(conn, rx_id, check_id, "记录审核结论")
-    appeal = conn.execute("SELECT status FROM appeals WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
-    old = conn.execute("SELECT verdict FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
-    if appeal is not None:
-        raise MenguiError(f"处方 {rx_id} 规则 {check_id} 已有医师申诉，原结论不能再修改；"
-                          f"请用 mengui appeal-review 记录药事委员会的复审结论（复审为最终结论）")
+    recorded = []
+    for rx_id, check_id in flags:
+        require_flag(conn, rx_id, check_id, "记录审核结论")
+        appeal = conn.execute("SELECT 1 FROM appeals WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+        if appeal is not None:
+            raise MenguiError(f"处方 {rx_id} 规则 {check_id} 已有医师申诉，原结论不能再修改；"
+                              f"请用 mengui appeal-review 记录药事委员会的复审结论（复审为最终结论）")
+        old = conn.execute("SELECT verdict FROM verdicts WHERE rx_id = ? AND check_id = ?", (rx_id, check_id)).fetchone()
+        recorded.append(Recorded(rx_id, check_id, value, old[0] if old else None))
+    at = now()
     with transaction(conn):
-        conn.execute(
+        conn.executemany(
             """
             INSERT INTO verdicts (rx_id, check_id, verdict, reviewer, reviewed_at, note, source)
             VALUES (?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT (rx_id, check_id) DO UPDATE SET verdict = excluded.verdict, reviewer = excluded.reviewer,
                 reviewed_at = excluded.reviewed_at, note = excluded.note, source = excluded.source
             """,
-            (rx_id, check_id, value, reviewer, now(), note, source),
+            [(r.rx_id, r.check_id, value, reviewer, at, note, source) for r in recorded],
         )
-    return Recorded(rx_id, check_id, value, old[0] if old else None)
+    return recorded
 
 
 def history(conn: sqlite3.Connection, rx_id: str, check_id: str) -> list[sqlite3.Row]:

@@ -51,6 +51,7 @@ def register_checks(register):
         description="城乡居民同一参保人当月门诊用药累计超过每月 {monthly_cap} 元：标记越过限额的那次就诊及当月之后的每次就诊。",
         run=monthly_cap,
         colour="#E69F00",
+        note_hint="例如：当月病情加重，加药有病历记载",
     ))
 
 
