@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
 
-from . import pages, sessions, web
+from . import cds, pages, sessions, web
 from .metadata import public_tables
 from .site import is_mengui, is_reviewer, mengui_database
 
@@ -61,7 +61,14 @@ def register_routes():
         (r"^/-/review/(?P<rx_id>[^/]+)/(?P<check_id>[^/]+)$", pages.review),
         (r"^/-/dashboard$", pages.dashboard),
         (r"^/-/metadata(\.(?P<format>json))?$", pages.metadata_guard),
+        *cds.ROUTES,  # the 事前 service (HIS tokens, not committee logins)
     ]
+
+
+@hookimpl
+def skip_csrf(datasette, scope):
+    """The 事前 endpoints are called by the HIS with a bearer token, never by a browser with cookies."""
+    return cds.is_service_path(scope.get("path", ""))
 
 
 WEB_BUSY_TIMEOUT_MS = 120_000  # a web verdict waits for a load's or an audit's write, it does not fail

@@ -155,5 +155,6 @@ def register_checks(register):
             description="医师本月次均药品金额、或某一药品（通用名）的开药金额远高于同科室医师"
             "（稳健 z 分数 = 0.6745 ×（医师值 − 科室中位数）÷ 中位数绝对偏差，达到 {min_score} 即标记）。",
             run=run,
+            whole_month=True,  # compares a department's doctors: the 事前 precheck skips it
         )
     )

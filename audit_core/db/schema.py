@@ -531,6 +531,34 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         CREATE INDEX flags_month ON flags (month, check_id, level_rank)
         """,
     ),
+    # 13 is issue 16's (publication is an act); the two touch different tables, in either order
+    (
+        14,
+        "事前提示: the reasons doctors gave for going on after a precheck warning",
+        """
+        CREATE TABLE precheck_overrides (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at TEXT NOT NULL,
+            client TEXT,
+            rx_id TEXT,
+            patient_id TEXT NOT NULL,
+            doctor_code TEXT NOT NULL,
+            rx_date TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            level TEXT,
+            summary TEXT,
+            reason_code TEXT,
+            reason TEXT NOT NULL,
+            card_uuid TEXT
+        );
+        CREATE INDEX precheck_overrides_rx ON precheck_overrides (rx_id, check_id);
+        CREATE INDEX precheck_overrides_visit ON precheck_overrides (patient_id, rx_date, doctor_code);
+        CREATE TRIGGER precheck_overrides_reason_limit BEFORE INSERT ON precheck_overrides
+        WHEN length(NEW.reason) > 2000 OR length(NEW.summary) > 2000 BEGIN
+            SELECT RAISE(ABORT, '医师理由不能超过 2000 个字符');
+        END
+        """,
+    ),
 ]
 
 
