@@ -24,6 +24,19 @@ def site(tmp_path_factory):
         yield site
 
 
+def logged_in(p, base, name="liuming"):
+    """Headless chromium (loopback only) with a page logged in as the committee member ``name``."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page.goto(base + "/-/login")
+    page.fill("#id_username", name)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    return browser, page
+
+
 def disclosed_counts(db_path, month):
     result = CliRunner().invoke(cli, ["disclose", str(db_path), "--month", month, "--format", "csv"])
     assert result.exit_code == 0, result.stderr
@@ -41,14 +54,7 @@ def test_a_committee_member_reviews_in_the_browser_and_disclose_counts_it(site, 
     before = disclosed_counts(run.db_path, month).get(doctor, 0)
     shots = Path(os.environ.get("MENGUI_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        page.goto(base + "/-/login")
-        page.fill("#id_username", "liuming")
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
+        browser, page = logged_in(p, base)
         page.goto(base + "/mengui/pending_reviews")
         assert "本月待审核处方" in page.content()
         page.click(f"a[href$='/-/review/{rx_id}/{check_id}']")
@@ -109,14 +115,7 @@ def test_the_doctors_override_reason_is_beside_the_flag_the_audit_raises_later(t
                             ).fetchone()[0] == 1
         conn.close()
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            page.goto(base + "/-/login")
-            page.fill("#id_username", "liuming")
-            page.fill("#id_password", PASSWORD)
-            page.click("input[type=submit]")
+            browser, page = logged_in(p, base)
             page.goto(base + "/-/review/R2026102000031/duplicate_drug")
             reason = page.locator(".mg-override")
             assert reason.count() == 1
