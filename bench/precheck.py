@@ -126,7 +126,13 @@ async def load(port: int, token: str, bodies: list[bytes], clients: int, request
                     sent += 1
                     scheduled = loop.time()
                     body = bodies[(sent * 7919) % len(bodies)]
-                status = await exchange(reader, writer, request_bytes("/-/precheck", body, token, port))
+                payload = request_bytes("/-/precheck", body, token, port)
+                try:
+                    status = await exchange(reader, writer, payload)
+                except (asyncio.IncompleteReadError, ConnectionError):  # the server closed an idle connection
+                    writer.close()
+                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                    status = await exchange(reader, writer, payload)
                 latencies.append(loop.time() - scheduled)
                 errors += status != 200
                 if on_progress and len(latencies) % 10_000 == 0:

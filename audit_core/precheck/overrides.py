@@ -19,10 +19,13 @@ import threading
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
 
-from ..db.schema import now, transaction
+from datetime import datetime, timedelta, timezone
+
+from ..db.schema import transaction
 from .draft import DraftError
 
 MAX_REASON = 2000
+BEIJING = timezone(timedelta(hours=8))
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ def record_overrides(conn: sqlite3.Connection, overrides: list[Override]) -> int
     """Store the overrides in one transaction; their count."""
     if not overrides:
         return 0
-    received = now()
+    received = datetime.now(BEIJING).isoformat(timespec="seconds")  # Beijing time, as the review page shows it
     with transaction(conn):
         conn.executemany(
             "INSERT INTO precheck_overrides (received_at, client, rx_id, patient_id, doctor_code, rx_date, check_id, "
