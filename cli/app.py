@@ -716,6 +716,76 @@ def users_rotate_secret(db):
 @cli.command()
 @click.argument("db", type=click.Path(dir_okay=False, exists=True))
 @click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--ruleset", "ruleset_name", default=None,
+              help="规则集（默认用该月最近一次审核时的规则集，未审核过则用默认规则集）")
+def precheck(db, file, ruleset_name):
+    """事前提示：按月度审核的同一套规则检查一张草稿处方（JSON 文件，格式见 docs/precheck.md），输出 JSON。
+
+    无论是否有提示，退出码都是 0；文件有误时给出出错的位置（行、列或字段）并以非零退出。"""
+    from mengui_core.precheck.answer import answer_json
+    from mengui_core.precheck.draft import parse_draft, parse_json_text
+    from mengui_core.precheck.evaluate import Prechecker
+
+    path = Path(file)
+    try:
+        raw = path.read_bytes()
+    except OSError as ex:
+        raise MenguiError(f"无法读取 {file}：{os_message(ex)}") from ex
+    try:
+        draft = parse_draft(parse_json_text(raw, source=f"文件 {file} "))
+    except MenguiError as ex:
+        text = str(ex)
+        raise MenguiError(text if text.startswith("文件") else f"文件 {file}：{text}") from ex
+    connect(db).close()  # the schema this version reads (the check itself never writes the database)
+    prechecker = Prechecker(db, ruleset_name)
+    try:
+        answer = answer_json(prechecker.evaluate(draft))
+    finally:
+        prechecker.close()
+    click.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+
+
+@cli.group()
+def tokens():
+    """管理调用事前提示服务的 HIS 令牌（每个 HIS 一个；只保存哈希值，在 DB 旁的 .users.db 文件中）。"""
+
+
+@tokens.command("add")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("name")
+def tokens_add(db, name):
+    """为一个 HIS 生成令牌（只显示这一次，请立即交给 HIS 厂商保存）。"""
+    from mengui_datasette.tokens import add_token
+
+    token = add_token(db, name)
+    click.echo(token)
+    click.echo(f"已为 {name} 生成令牌（只显示这一次）。HIS 调用时在请求头中加入：Authorization: Bearer <令牌>", err=True)
+
+
+@tokens.command("list")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+def tokens_list(db):
+    """列出令牌（只显示名称、开头几个字符和创建时间）。"""
+    from mengui_datasette.tokens import list_tokens
+
+    rows = [[t.name, t.prefix + "…", t.created_at] for t in list_tokens(db)]
+    click.echo(table(["名称", "令牌开头", "创建时间"], rows) if rows else "还没有令牌。")
+
+
+@tokens.command("remove")
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("name")
+def tokens_remove(db, name):
+    """删除一个 HIS 的令牌（立即失效，无需重启 mengui serve）。"""
+    from mengui_datasette.tokens import remove_token
+
+    remove_token(db, name)
+    click.echo(f"已删除令牌 {name}；使用它的请求将被拒绝（401）")
+
+
+@cli.command()
+@click.argument("db", type=click.Path(dir_okay=False, exists=True))
+@click.argument("file", type=click.Path(dir_okay=False))
 def backup(db, file):
     """在线备份数据库（SQLite 备份接口，可在 mengui serve 运行时进行），连同委员账号文件。"""
     from mengui_core.db.backup import backup_database

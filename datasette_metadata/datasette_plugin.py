@@ -18,7 +18,7 @@ from mengui_core.labels import APPEAL_LABELS, label, register_sql_functions
 from mengui_core.money import format_yuan
 from mengui_core.times import minute
 
-from . import doctors, lists, pages, pending, review, sessions, site, web
+from . import cds, doctors, lists, pages, pending, review, sessions, site, web
 from .metadata import public_tables
 from .sessions import display_name
 from .site import (TEMPLATES, column_label, is_mengui, is_reviewer, mengui_database, shown_source, shown_time,
@@ -74,7 +74,14 @@ def register_routes():
         (r"^/-/list$", lists.public_list),
         (r"^/-/list/(?P<month>[^/.]+)(\.(?P<format>csv|json))?$", lists.public_list),
         (r"^/-/metadata(\.(?P<format>json))?$", pages.metadata_guard),
+        *cds.ROUTES,  # the 事前 service (HIS tokens, not committee logins)
     ]
+
+
+@hookimpl
+def skip_csrf(datasette, scope):
+    """The 事前 endpoints are called by the HIS with a bearer token, never by a browser with cookies."""
+    return cds.is_service_path(scope.get("path", ""))
 
 
 WEB_BUSY_TIMEOUT_MS = 120_000  # a web verdict waits for a load's or an audit's write, it does not fail

@@ -126,6 +126,13 @@ async def _page(request, datasette, db, rx_id: str, check_id: str, error: str | 
     appeal = appeals[0] if appeals else None
     if appeal:
         appeal["status_label"] = APPEAL_LABELS.get(appeal["status"], appeal["status"])
+    overrides = []  # the doctor's reasons for going on after a 事前 warning (issue 19)
+    if await db.table_exists("precheck_overrides"):
+        from mengui_core.precheck.overrides import OVERRIDES_OF_FLAG
+
+        overrides = await _rows(db, OVERRIDES_OF_FLAG, {
+            "check_id": check_id, "rx_id": rx_id, "patient_id": flag["patient_id"], "rx_date": flag["rx_date"],
+            "doctor_code": flag["doctor_code"]})
     other_flags = await _rows(db, """
         SELECT s.check_id, coalesce(c.title, s.check_id) AS title, s.status FROM flag_status s
         LEFT JOIN checks c USING (check_id) WHERE s.rx_id = ? AND s.check_id != ?""", (rx_id, check_id))
@@ -139,7 +146,7 @@ async def _page(request, datasette, db, rx_id: str, check_id: str, error: str | 
     return Response.html(await datasette.render_template("mengui_review.html", {
         "database": db.name, "flag": flag, "rx": rx, "related": related, "certifications": certifications,
         "billed": billed, "same_visit": same_visit, "history": history, "other_flags": other_flags,
-        "appeal": appeal, "similar": similar, "waiting": waiting, "error": error,
+        "appeal": appeal, "overrides": overrides, "similar": similar, "waiting": waiting, "error": error,
         "chosen": (form or {}).get("verdict"), "note": (form or {}).get("note") or "",
         "verdict_labels": VERDICT_LABELS,
     }, request=request), status=400 if error else 200)

@@ -28,6 +28,7 @@ from datasette.utils.asgi import Base400, Response
 from mengui_core.errors import SQLITE_MESSAGES, sqlite_message
 from mengui_core.formulas import neutralise
 
+from .cds import SERVICE_AUTHORIZATION, is_service_path
 from .sessions import COOKIE, request_cookies, valid_actor, without_cookie
 from .site import is_reviewer
 
@@ -130,6 +131,9 @@ class Guard:
             return await self.app(scope, receive, send)
         path = scope.get("path", "")
         wants_json = path.endswith(".json")
+        if is_service_path(path):  # the HIS's bearer token is for the 事前 service alone: no login plugin sees it
+            scope = dict(scope, headers=[(SERVICE_AUTHORIZATION if k.lower() == b"authorization" else k, v)
+                                         for k, v in scope.get("headers") or []])
         cookies = request_cookies(scope)
         actor, clear = None, False
         if COOKIE in cookies:

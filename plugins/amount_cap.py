@@ -1,6 +1,9 @@
 """``amount_cap``: one prescribing event (same patient, doctor and day) over the cap.
 
 Measure (for the ruleset's ``levels``): the percentage by which the visit exceeds its cap.
+Evidence: the visit's sum (``visit_fen``), its cap (``limit_fen``), this prescription's amount
+(``rx_fen``), the visit's prescriptions and disease count — the 事前 answer states from them what
+the visit held before the draft and how much of the cap is left.
 
 Ruleset parameters (``[checks.amount_cap]``): ``single_cap`` and ``multi_cap`` in 元,
 optional ``insurance_types`` (only those are capped) and ``apply_to_uncertified``. Prescriptions billed under an
@@ -45,7 +48,9 @@ def run(ctx):
                || CASE WHEN v.rx_count > 1 THEN '；本处方 ' || {yuan_sql('r.amount_fen')} || ' 元' ELSE '' END
                AS detail,
                v.visit_fen AS amount_fen, v.limit_fen,
-               100.0 * (v.visit_fen - v.limit_fen) / v.limit_fen AS measure
+               100.0 * (v.visit_fen - v.limit_fen) / v.limit_fen AS measure,
+               json_array(json_object('visit_fen', v.visit_fen, 'limit_fen', v.limit_fen, 'rx_fen', r.amount_fen,
+                                      'rx_count', v.rx_count, 'disease_count', v.disease_count)) AS evidence
         FROM visits v
         JOIN temp.audit_rx r
           ON r.patient_id = v.patient_id AND r.doctor_code = v.doctor_code AND r.rx_date = v.rx_date

@@ -157,5 +157,6 @@ def register_checks(register):
             run=run,
             measure_text="稳健 z 分数 {measure:.2f}（越大越异常）",
             note_hint="例如：该医师接诊重症患者较多，用药金额高有依据",
+            whole_month=True,  # compares a department's doctors: the 事前 precheck skips it
         )
     )

@@ -12,7 +12,7 @@ PACKAGES = {"mengui_core": "audit_core", "mengui_datasette": "datasette_metadata
             "mengui_plugins": "plugins"}
 # The stages of the core, in the order data flows through them: a module may import its own stage and
 # the ones before it. ``plugins`` (the manager) is the registry between the stages' types and their runners.
-STAGES = ["foundation", "db", "ingest", "audit", "review", "publish", "outputs", "monthly", "demo"]
+STAGES = ["foundation", "db", "ingest", "audit", "precheck", "review", "publish", "outputs", "monthly", "demo"]
 FOUNDATION = {"errors", "months", "times", "money", "labels", "formulas", "hookspecs"}
 
 

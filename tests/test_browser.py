@@ -24,6 +24,19 @@ def site(tmp_path_factory):
         yield site
 
 
+def logged_in(p, base, name="liuming"):
+    """Headless chromium (loopback only) with a page logged in as the committee member ``name``."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
+        "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"])
+    page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page.goto(base + "/-/login")
+    page.fill("#id_username", name)
+    page.fill("#id_password", PASSWORD)
+    page.click("input[type=submit]")
+    return browser, page
+
+
 def disclosed_counts(db_path, month):
     result = CliRunner().invoke(cli, ["disclose", str(db_path), "--month", month, "--format", "csv"])
     assert result.exit_code == 0, result.stderr
@@ -41,14 +54,7 @@ def test_a_committee_member_reviews_in_the_browser_and_disclose_counts_it(site, 
     before = disclosed_counts(run.db_path, month).get(doctor, 0)
     shots = Path(os.environ.get("MENGUI_SCREENSHOTS", tmp_path))
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--no-first-run"])
-        page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        page.goto(base + "/-/login")
-        page.fill("#id_username", "liuming")
-        page.fill("#id_password", PASSWORD)
-        page.click("input[type=submit]")
+        browser, page = logged_in(p, base)
         page.goto(base + "/mengui/pending_reviews")
         assert "本月待审核处方" in page.content()
         page.click(f"a[href$='/-/review/{rx_id}/{check_id}']")
@@ -57,8 +63,8 @@ def test_a_committee_member_reviews_in_the_browser_and_disclose_counts_it(site, 
         page.check("input[name=verdict][value=不合理]")
         page.fill("textarea[name=note]", "超出多病种限额，无特殊说明")
         page.screenshot(path=str(shots / "review-page.png"), full_page=True)
-        page.click("input[type=submit][value=提交结论]")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # on to the next flag awaiting a verdict (issue 17)
+            page.click("input[type=submit][value=提交结论]")
         assert "已记录审核结论" in page.content()
         browser.close()
     verdict = conn.execute("SELECT verdict, reviewer FROM verdicts WHERE rx_id = ? AND check_id = ?",
@@ -94,7 +100,7 @@ def test_the_public_list_page_in_the_browser_and_the_committees_draft_beside_it(
             "--disable-sync", "--no-first-run"])
         page = browser.new_page(viewport={"width": 1280, "height": 900}, locale="zh-CN", accept_downloads=True)
         page.goto(base + "/mengui/disclosures")
-        page.wait_for_url(f"**/-/list")
+        page.wait_for_url("**/-/list")
         text = page.inner_text("main, section.content")
         title = f"{run.months[-1][:4]} 年 {int(last[5:])} 月门规不合理处方医师公示名单"
         assert title in text and "第 1 版" in text and "公示日期" in text
@@ -126,3 +132,59 @@ def test_the_public_list_page_in_the_browser_and_the_committees_draft_beside_it(
         assert "已公示的名单（第 1 版）" in page.inner_text(".mg-published")
         page.screenshot(path=str(shots / "committee-list.png"), full_page=True)
         browser.close()
+
+
+def test_the_doctors_override_reason_is_beside_the_flag_the_audit_raises_later(tmp_path):
+    """事前提示: the HIS is warned at signing, the doctor goes on with a reason (CDS Hooks feedback);
+    the month's export then brings the prescription, the audit flags it, and the committee member
+    sees the reason on the review page, in a real browser."""
+    import json
+
+    import httpx
+
+    from builders import served
+    from mengui_core.audit.runner import audit_month
+    from mengui_core.db.schema import connect
+    from mengui_core.ingest.loader import load_files
+    from mengui_datasette.tokens import add_token
+    from mengui_datasette.users import add_user
+    from precheck_scenario import ATORVASTATIN, EXAMPLES, scenario
+
+    db_path = tmp_path / "mengui.db"
+    exports = scenario(tmp_path / "exports")
+    conn = connect(db_path)
+    load_files(conn, [exports.write()])
+    conn.close()
+    token = add_token(db_path, "his-east")
+    add_user(db_path, "liuming", PASSWORD, "committee", "刘敏")
+    headers = {"Authorization": f"Bearer {token}"}
+    with served(db_path) as base:
+        order = json.loads((EXAMPLES / "order-sign.json").read_text(encoding="utf-8"))
+        cards = httpx.post(base + "/cds-services/mengui-order-sign", json=order, headers=headers, timeout=30).json()["cards"]
+        duplicate = next(c for c in cards if c["source"]["topic"]["code"] == "duplicate_drug")
+        feedback = json.loads((EXAMPLES / "feedback.json").read_text(encoding="utf-8"))
+        feedback["feedback"][0]["card"] = duplicate["uuid"]
+        stored = httpx.post(base + "/cds-services/mengui-order-sign/feedback", json=feedback, headers=headers, timeout=30)
+        assert stored.json()["stored"] == 1
+        # the doctor signed: the prescription comes with the month's export, and the audit flags it
+        exports.rx("R2026102000031", "2026-10-20", "P0001", doctor="D02", codes="M03900;M01600", time="10:15:00",
+                   items=[("阿托伐他汀钙片", "96.00", 28, ATORVASTATIN), ("盐酸二甲双胍片", "104.00", 28, "XA10BAE019A001010101445")])
+        conn = connect(db_path)
+        load_files(conn, [exports.write()])
+        audit_month(conn, "2026-10")
+        assert conn.execute("SELECT count(*) FROM flags WHERE rx_id = 'R2026102000031' AND check_id = 'duplicate_drug'"
+                            ).fetchone()[0] == 1
+        conn.close()
+        with sync_playwright() as p:
+            browser, page = logged_in(p, base)
+            page.goto(base + "/-/review/R2026102000031/duplicate_drug")
+            reason = page.locator(".mg-override")
+            assert reason.count() == 1
+            text = reason.inner_text()
+            assert "开方时已提示，医师理由：外出或节假日，需提前备药：患者下周出差两周" in text and "his-east" in text
+            page.screenshot(path=str(Path(os.environ.get("MENGUI_SCREENSHOTS", tmp_path)) / "review-override.png"),
+                            full_page=True)
+            # the other flag of the prescription had no override: nothing is shown there
+            page.goto(base + "/-/review/R2026102000031/amount_cap")
+            assert page.locator(".mg-override").count() == 0 and "被标记处方" in page.content()
+            browser.close()

@@ -8,7 +8,6 @@ import pytest
 
 from builders import flagged, session_for
 from mengui_core import plugins
-from mengui_core.audit import ruleset as rulesets
 from mengui_core.publish.disclosure import disclose_month
 from mengui_core.outputs.report import render_month_report
 from mengui_core.audit.ruleset import RulesetError

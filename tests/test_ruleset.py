@@ -3,7 +3,6 @@
 import pytest
 
 from mengui_core import plugins
-from mengui_core.audit import ruleset as rulesets
 from mengui_core.errors import MenguiError
 from mengui_core.audit.ruleset import RulesetError
 from mengui_core.money import format_yuan, yuan_to_fen

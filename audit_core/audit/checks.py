@@ -48,11 +48,15 @@ class Check:
     colour: str | None = None
     # what a flag's measure means, in words with its unit, for the review page: a format string with
     # ``{measure}`` and any key of the flag's most significant evidence row (the one with the largest
-    # ``excess_days``, else the first), e.g. "超出限额 {measure:.1f}%" or "尚余 {days_left} 天（可提前
-    # {tolerance_days} 天）"; None: "衡量值 12.5"
+    # ``excess_days``, else the first), e.g. "超出限额 {measure}%" or "尚余 {days_left} 天（可提前
+    # {tolerance_days} 天）"; None: "衡量值 12.5" (see docs/plugins.md)
     measure_text: str | None = None
     # the example in the review page's empty note field: what a member typically writes for this check
     note_hint: str | None = None
+    # True when a prescription's flag depends on other patients' prescriptions of the month (it
+    # compares doctors or departments, as doctor_outlier does): the 事前 precheck, which sees one
+    # patient's slice of the data, skips such a check and says so. A check that says nothing is evaluated.
+    whole_month: bool = False
 
     def describe(self, params: Mapping | None = None, context: Mapping | None = None) -> str:
         """The description with the ruleset's parameters filled in (a missing one stays in braces).
@@ -205,8 +209,7 @@ class AuditContext:
         columns are optional: ``amount_fen``, ``limit_fen``, ``related_rx_id``, ``measure`` (the number
         the ruleset's ``levels`` grade) and ``evidence`` (a JSON array of objects: the facts behind the
         flag, laid out on the review page)."""
-        # LIMIT 0 only prepares the statement: its column names tell which optional columns it selects
-        columns = {d[0] for d in self.conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description}
+        columns = _selected_columns(self.conn, sql, params)
         missing = {"rx_id", "detail"} - columns
         if missing:
             raise MenguiError(f"规则 {self.check.id} 的查询缺少列 {'、'.join(sorted(missing))}（add_flags 至少需要 rx_id 和 detail）")
@@ -220,6 +223,22 @@ class AuditContext:
             params,
         )
         return cursor.rowcount
+
+
+#: the column names each check query selects, by its SQL text: the 事前 precheck runs the same
+#: queries for every draft, and preparing a query only to learn its columns costs as much as running it
+_COLUMNS: dict[str, frozenset[str]] = {}
+
+
+def _selected_columns(conn: sqlite3.Connection, sql: str, params) -> frozenset[str]:
+    found = _COLUMNS.get(sql)
+    if found is None:
+        # LIMIT 0 only prepares the statement: its column names tell which optional columns it selects
+        found = frozenset(d[0] for d in conn.execute(f"SELECT * FROM ({sql}) LIMIT 0", params).description)
+        if len(_COLUMNS) >= 1024:
+            _COLUMNS.clear()
+        _COLUMNS[sql] = found
+    return found
 
 
 def _inner(expr: str) -> str:

@@ -135,7 +135,11 @@ class Ruleset:
         return next((d.name for d in self.diseases if d.code == code), None)
 
     def drug_catalog(self) -> "DrugCatalog":
-        return DrugCatalog(self.drug_classes)
+        """The catalog of this ruleset's drug classes, made once (the 事前 precheck asks for it per draft)."""
+        catalog = self.__dict__.get("_catalog")
+        if catalog is None:
+            catalog = self.__dict__["_catalog"] = DrugCatalog(self.drug_classes)
+        return catalog
 
 
 # ---------------------------------------------------------------- drug names
@@ -179,9 +183,18 @@ class DrugCatalog:
             for drug in entry.get("drugs", []):
                 self.atc[drug] = atc
         self._names = sorted(self.atc, key=len, reverse=True)
+        self._resolved: dict[str, tuple[str, str | None]] = {}  # product name → (generic, ATC), as resolved
 
     def resolve(self, name: str) -> tuple[str, str | None]:
         """(generic name, ATC class or None). Unknown names fall back to the name without salt/form."""
+        found = self._resolved.get(name)
+        if found is None:
+            if len(self._resolved) >= 100_000:
+                self._resolved.clear()
+            found = self._resolved[name] = self._resolve(name)
+        return found
+
+    def _resolve(self, name: str) -> tuple[str, str | None]:
         text = normalise_drug_name(name)
         for generic in self._names:
             if generic in text:

@@ -167,6 +167,14 @@ def _prepare_rx(conn: sqlite3.Connection, ctx: AuditContext, w: str) -> int:
     return conn.execute(f"SELECT count(*) FROM {w}.audit_rx").fetchone()[0]
 
 
+def lookback_days(conn: sqlite3.Connection, ruleset: Ruleset) -> int:
+    """How many days before the month the drug checks look for supplies still in hand: the longest
+    supply ever loaded (kept by each load in ``settings``: no scan of every item, however long the
+    history), at least the ruleset's default, at most :data:`MAX_LOOKBACK_DAYS`."""
+    row = conn.execute("SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'max_days_supply'").fetchone()
+    return min(max(row[0] if row and row[0] is not None else 1, ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
+
+
 def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
     """``audit_items``: items whose supply window can overlap the month, with drug identity and class,
     for the patients who have a prescription in the month with at least ``min_diseases`` diseases.
@@ -178,9 +186,7 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
     ``audit_items`` is a view adding the text columns (from ``window_rx`` and ``drug_keys``).
     """
     conn, ruleset = ctx.conn, ctx.ruleset
-    # the longest supply ever loaded (kept by each load: no scan of every item, however long the history)
-    row = conn.execute("SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'max_days_supply'").fetchone()
-    lookback = min(max(row[0] if row else 1, ruleset.default_days_supply), MAX_LOOKBACK_DAYS)
+    lookback = lookback_days(conn, ruleset)
     conn.execute("DROP VIEW IF EXISTS temp.audit_items")
     for table in ("item_spans", "drug_names", "drug_keys", "effect_classes", "allowed_pairs", "allowed_pair_ids",
                   "window_rx", "item_patients", "rx_tolerance"):
@@ -406,7 +412,7 @@ def _run_check(ctx: AuditContext, check: Check) -> float:
         ) from ex
 
 
-def _clear_temp(conn: sqlite3.Connection) -> None:
+def clear_temp(conn: sqlite3.Connection) -> None:
     """Drop what a previous audit left in this connection's TEMP schema (its working tables and
     views, a plugin's own tables): the audit owns the TEMP schema of the connection it runs on."""
     for name, kind in conn.execute("SELECT name, type FROM temp.sqlite_master WHERE type IN ('view', 'table') "
@@ -435,30 +441,44 @@ def audit_month(conn: sqlite3.Connection, month: str, ruleset_name: str | None =
         steps[name] = round(time.perf_counter() - clock, 3)
         clock = time.perf_counter()
 
-    # The checks read one snapshot of the data, even while a load commits beside them (lanes.py
-    # explains how the lanes share it). Preparing writes only TEMP (or scratch) tables: no lock on
-    # the database; the flags are written after, in one short write transaction.
-    _clear_temp(conn)
+    clear_temp(conn)
     workspace = Lanes(conn, lane_count(conn) if lanes is None else lanes)
     try:
-        workspace.begin()
-        _prepare_codes(conn, ruleset, workspace.schema)
-        count = _prepare_rx(conn, ctx, workspace.schema)
-        if count == 0:
-            raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
-        workspace.share()
-        step("prepare")
-        seconds = workspace.run(
-            checks, ctx, lambda lane, share: AuditContext(lane, month, start, end, ruleset, items_builder=_prepare_items,
-                                                          share=share),
-            _run_check, progress, _last_seconds(conn))
-        workspace.finish()
-        step("checks")
+        count, seconds = run_checks(ctx, checks, workspace, progress, step)
         if ITEMS in seconds:
             steps["items"] = seconds.pop(ITEMS)  # part of the checks' time
         return _record(conn, ctx, checks, count, started, seconds, steps)
     finally:
         workspace.close()
+
+
+def run_checks(ctx: AuditContext, checks: list[Check], workspace: Lanes, progress=None, step=None
+               ) -> tuple[int, dict[str, float]]:
+    """Prepare the working tables and run ``checks`` for ``ctx.month`` on the lanes of ``workspace``
+    (made on ``ctx.conn`` after :func:`clear_temp`): afterwards the month's flags, not yet graded,
+    are in ``temp.new_flags`` on ``ctx.conn`` until the workspace is closed (read them with
+    :func:`graded_flags_sql`). Returns the month's prescription count and each check's seconds.
+    Nothing outside TEMP (or the lanes' scratch database) is written: :func:`audit_month` stores the
+    flags; the 事前 precheck (``mengui_core.precheck``) reads its draft's on a patient's slice of the data."""
+    conn, month, start, end, ruleset = ctx.conn, ctx.month, ctx.start, ctx.end, ctx.ruleset
+    step = step or (lambda name: None)
+    # The checks read one snapshot of the data, even while a load commits beside them (lanes.py
+    # explains how the lanes share it). Preparing writes only TEMP (or scratch) tables: no lock on
+    # the database; the flags are written after, in one short write transaction.
+    workspace.begin()
+    _prepare_codes(conn, ruleset, workspace.schema)
+    count = _prepare_rx(conn, ctx, workspace.schema)
+    if count == 0:
+        raise MenguiError(f"数据库中没有 {month} 的处方（开方日期在 {start} 至 {end}），请先用 mengui load 导入该月数据")
+    workspace.share()
+    step("prepare")
+    seconds = workspace.run(
+        checks, ctx, lambda lane, share: AuditContext(lane, month, start, end, ruleset, items_builder=_prepare_items,
+                                                      share=share),
+        _run_check, progress, _last_seconds(conn))
+    workspace.finish()
+    step("checks")
+    return count, seconds
 
 
 def _last_seconds(conn: sqlite3.Connection) -> dict[str, float]:
@@ -484,7 +504,7 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
                    "monitoring": ruleset.checks[c.id].monitoring, "seconds": seconds.get(c.id)} for c in checks]
     graded, grading = graded_flags_sql(ruleset, checks)
     with transaction(conn):
-        _grading_tables(conn, ruleset, checks)
+        grading_tables(conn, ruleset, checks)
         cursor = conn.execute(
             "INSERT INTO audit_runs (month, ruleset, ruleset_path, ruleset_version, checks, plugins, started_at, notes) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -539,7 +559,7 @@ def _record(conn: sqlite3.Connection, ctx: AuditContext, checks: list[Check], co
                        {c.id: by_check.get(c.id, 0) for c in checks}, ctx.notes, by_level, steps)
 
 
-def _grading_tables(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]) -> None:
+def grading_tables(conn: sqlite3.Connection, ruleset: Ruleset, checks: list[Check]) -> None:
     """The small tables :func:`graded_flags_sql` reads, each filled by one statement from JSON:
     ``check_settings``, each check's ``needs_review``, ``monitoring`` and ``counts_rank`` with its
     title, description and plugin; ``level_names``, each level rank's name."""

@@ -48,6 +48,10 @@ DOCTOR_ROSTER_2 = """
              AND r.reinstated_at IS NULL AND r.withdrawn_at IS NULL
 """
 
+#: when a trigger writes a row: ISO with its offset (UTC; readers show it in Beijing time), never the server's
+#: own zone without one
+RECORDED_NOW = "strftime('%Y-%m-%dT%H:%M:%S+00:00', 'now')"
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (
         1,
@@ -590,6 +594,67 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             "r.month AS revoked_month, r.revoked_at,\n"
             "               coalesce(r.effective_date, date(r.month || '-01', '+1 month')) AS effective_date,\n"),
     ),
+    (
+        14,
+        "事前提示: the reasons doctors gave for going on after a precheck warning",
+        """
+        CREATE TABLE precheck_overrides (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            received_at TEXT NOT NULL,
+            client TEXT,
+            rx_id TEXT,
+            patient_id TEXT NOT NULL,
+            doctor_code TEXT NOT NULL,
+            rx_date TEXT NOT NULL,
+            check_id TEXT NOT NULL,
+            level TEXT,
+            summary TEXT,
+            reason_code TEXT,
+            reason TEXT NOT NULL,
+            card_uuid TEXT
+        );
+        CREATE INDEX precheck_overrides_rx ON precheck_overrides (rx_id, check_id);
+        CREATE INDEX precheck_overrides_visit ON precheck_overrides (patient_id, rx_date, doctor_code);
+        CREATE TRIGGER precheck_overrides_reason_limit BEFORE INSERT ON precheck_overrides
+        WHEN length(NEW.reason) > 2000 OR length(NEW.summary) > 2000 BEGIN
+            SELECT RAISE(ABORT, '医师理由不能超过 2000 个字符');
+        END
+        """,
+    ),
+    (
+        15,
+        "the history records when it was written with its offset (UTC), whatever the server's zone",
+        f"""
+        DROP TRIGGER verdicts_history_insert;
+        DROP TRIGGER verdicts_history_update;
+        DROP TRIGGER appeal_reviews_apply;
+        CREATE TRIGGER verdicts_history_insert AFTER INSERT ON verdicts BEGIN
+            INSERT INTO verdict_history (rx_id, check_id, verdict, previous_verdict, reviewer, reviewed_at, note, source,
+                                         recorded_at)
+            VALUES (NEW.rx_id, NEW.check_id, NEW.verdict, NULL, NEW.reviewer, NEW.reviewed_at, NEW.note, NEW.source,
+                    {RECORDED_NOW});
+        END;
+        CREATE TRIGGER verdicts_history_update AFTER UPDATE ON verdicts
+        WHEN OLD.verdict IS NOT NEW.verdict OR OLD.note IS NOT NEW.note OR OLD.reviewer IS NOT NEW.reviewer
+          OR OLD.reviewed_at IS NOT NEW.reviewed_at BEGIN
+            INSERT INTO verdict_history (rx_id, check_id, verdict, previous_verdict, reviewer, reviewed_at, note, source,
+                                         recorded_at)
+            VALUES (NEW.rx_id, NEW.check_id, NEW.verdict, OLD.verdict, NEW.reviewer, NEW.reviewed_at, NEW.note, NEW.source,
+                    {RECORDED_NOW});
+        END;
+        CREATE TRIGGER appeal_reviews_apply AFTER INSERT ON appeal_reviews BEGIN
+            UPDATE appeals SET second_verdict = NEW.verdict, second_reviewer = NEW.reviewer,
+                second_reviewed_at = NEW.reviewed_at, second_note = NEW.note,
+                status = CASE WHEN NEW.verdict = first_verdict THEN 'upheld' ELSE 'overturned' END
+            WHERE rx_id = NEW.rx_id AND check_id = NEW.check_id;
+            INSERT INTO verdict_history (rx_id, check_id, verdict, previous_verdict, reviewer, reviewed_at, note, source,
+                                         recorded_at)
+            SELECT NEW.rx_id, NEW.check_id, NEW.verdict, a.first_verdict, NEW.reviewer, NEW.reviewed_at, NEW.note,
+                   '复审（' || coalesce(NEW.source, '') || '）', {RECORDED_NOW}
+            FROM appeals a WHERE a.rx_id = NEW.rx_id AND a.check_id = NEW.check_id;
+        END
+        """,
+    ),
 ]
 
 
@@ -679,9 +744,10 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
         if number in done:
             continue
         # executescript, because triggers contain semicolons; one transaction per migration
+        quoted = name.replace("'", "''")
         script = (
             f"BEGIN IMMEDIATE;\n{sql};\n"
-            f"INSERT INTO _migrations (id, name, applied_at) VALUES ({number}, '{name}', '{now()}');\nCOMMIT;"
+            f"INSERT INTO _migrations (id, name, applied_at) VALUES ({number}, '{quoted}', '{now()}');\nCOMMIT;"
         )
         try:
             conn.executescript(script)

@@ -140,9 +140,9 @@ def file_appeal(conn: sqlite3.Connection, rx_id: str, check_id: str, reason: str
     with transaction(conn):
         conn.execute(
             "INSERT INTO appeals (rx_id, check_id, first_verdict, first_reviewer, first_reviewed_at, filed_at, "
-            "deadline, appellant, reason, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "deadline, appellant, reason, source, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (rx_id, check_id, verdict["verdict"], verdict["reviewer"], verdict["reviewed_at"], filed.isoformat(),
-             deadline.isoformat(), appellant or flag["doctor_code"], reason, source))
+             deadline.isoformat(), appellant or flag["doctor_code"], reason, source, now()))
     return get_appeal(conn, rx_id, check_id)
 
 
