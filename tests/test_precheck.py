@@ -146,6 +146,26 @@ def test_the_draft_sees_only_what_its_slice_holds_and_the_database_is_not_writte
     assert after == before
 
 
+def answers(evaluation):
+    return sorted((f.check_id, f.level, f.detail, f.measure) for f in evaluation.flags)
+
+
+def test_a_served_evaluator_keeps_its_working_tables_and_answers_as_a_fresh_one(hospital):
+    """From the second draft on, the slice's TEMP schema does not change (so SQLite keeps the
+    runner's statements prepared: the milliseconds of docs/precheck.md), and every answer is the
+    answer a fresh evaluator gives the same draft."""
+    drafts = [parse_draft(DRAFT), parse_draft({**DRAFT, "patient_id": "P0003", "rx_id": None}),
+              parse_draft({**DRAFT, "items": DRAFT["items"][1:]}), parse_draft(DRAFT)]
+    served_one = Prechecker(hospital)
+    versions, got = [], []
+    for draft in drafts:
+        got.append(answers(served_one.evaluate(draft)))
+        versions.append(served_one._slice().execute("PRAGMA temp.schema_version").fetchone()[0])
+    assert len(set(versions[1:])) == 1, versions
+    assert got == [answers(Prechecker(hospital).evaluate(d)) for d in drafts]
+    assert got[0] == got[3] and got[0] != got[1]
+
+
 THIRD_PARTY = '''
 from mengui_core import Check, hookimpl
 
@@ -156,6 +176,39 @@ def run(ctx):
 def register_checks(register):
     register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
 '''
+
+
+OWN_TABLE = '''
+import itertools
+from mengui_core import Check, hookimpl
+
+calls = itertools.count()
+
+def run(ctx):
+    # its own TEMP table, created with other SQL every time (a literal that changes)
+    ctx.conn.execute("DROP TABLE IF EXISTS temp.big_ones")
+    ctx.conn.execute(f"CREATE TEMP TABLE big_ones AS SELECT rx_id, {next(calls)} AS n FROM temp.audit_rx "
+                     "WHERE amount_fen > 15000")
+    ctx.conn.execute("CREATE INDEX temp.big_ones_rx ON big_ones (rx_id)")
+    ctx.add_flags("SELECT rx_id, '一次开药超过 150 元' AS detail FROM temp.big_ones")
+
+@hookimpl
+def register_checks(register):
+    register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
+'''
+
+
+def test_a_third_party_check_with_its_own_tables_answers_every_draft(hospital, tmp_path):
+    ruleset = tmp_path / "mine.toml"
+    ruleset.write_text('name = "mine"\nversion = "1"\nextends = "jinan"\n[checks.big_rx]\nneeds_review = true\n'
+                       'level = "预警"\n', encoding="utf-8")
+    with loose_plugins(tmp_path / "plugins", big_rx=OWN_TABLE):
+        prechecker = Prechecker(hospital, str(ruleset))
+        small = parse_draft({**DRAFT, "items": DRAFT["items"][:1]})  # 96 元: not a big one
+        for _ in range(3):
+            flags = {f.check_id: f for f in prechecker.evaluate(parse_draft(DRAFT)).flags}
+            assert flags["big_rx"].detail == "一次开药超过 150 元" and flags["big_rx"].level == "预警"
+            assert "big_rx" not in {f.check_id for f in prechecker.evaluate(small).flags}
 
 
 def test_a_third_party_check_works_in_the_precheck_with_no_extra_code(hospital, tmp_path):

@@ -39,9 +39,13 @@ def create_pairs(conn, table: str, same: str, min_diseases: int, params: dict | 
     ``min_diseases`` diseases, ``a`` earlier) for which the SQL condition ``same`` holds on the
     ``item_spans`` rows ``a`` and ``b`` and whose supplies overlap beyond the tolerance."""
     conn.execute(f"DROP TABLE IF EXISTS temp.[{table}]")
+    # the same CREATE whatever ``same`` is (the columns as CREATE … AS SELECT would declare them),
+    # then the pairs: a connection that keeps its TEMP schema (the 事前 slice) keeps this table
+    conn.execute(f"CREATE TEMP TABLE [{table}] (patient_id TEXT, b_seq INTEGER, b_line INTEGER, a_seq INTEGER, "
+                 f"a_line INTEGER, overlap, tolerance, excess, earliest)")
     conn.execute(
         f"""
-        CREATE TEMP TABLE [{table}] AS
+        INSERT INTO temp.[{table}]
         SELECT patient_id, b_seq, b_line, a_seq, a_line, overlap, tolerance, overlap - tolerance AS excess,
                date(a_end + 1 - tolerance + 0.5) AS earliest
         FROM (

@@ -134,12 +134,52 @@ class Ruleset:
     def disease_name(self, code: str) -> str | None:
         return next((d.name for d in self.diseases if d.code == code), None)
 
+    def _once(self, key: str, make):
+        """``make()``, made once per ruleset: the 事前 precheck asks for these per draft."""
+        found = self.__dict__.get(key)
+        if found is None:
+            found = self.__dict__[key] = make()
+        return found
+
     def drug_catalog(self) -> "DrugCatalog":
-        """The catalog of this ruleset's drug classes, made once (the 事前 precheck asks for it per draft)."""
-        catalog = self.__dict__.get("_catalog")
-        if catalog is None:
-            catalog = self.__dict__["_catalog"] = DrugCatalog(self.drug_classes)
-        return catalog
+        """The catalog of this ruleset's drug classes."""
+        return self._once("_catalog", lambda: DrugCatalog(self.drug_classes))
+
+    def code_prefix_rows(self) -> list[tuple[str, str]]:
+        """(prefix, catalog code): every catalog code and ICD-10 prefix of a disease → its catalog code."""
+        def make():
+            rows = {}
+            for disease in self.diseases:
+                for icd in disease.icd10:
+                    rows.setdefault(icd.upper(), disease.code)
+            for disease in self.diseases:
+                rows[disease.code] = disease.code
+            return list(rows.items())
+        return self._once("_code_prefixes", make)
+
+    def effect_class_rows(self) -> list[tuple[str, str, str, int]]:
+        """(ATC class, its same-effect group, the group's title, comparable): every drug class."""
+        se = self.same_effect
+
+        def title(atc):
+            if atc in se.groups:
+                return se.groups[atc]
+            name = self.drug_classes.get(atc, {}).get("title")
+            return f"{name}，{atc}" if name else atc
+
+        return self._once("_effect_classes", lambda: [
+            (atc, se.groups.get(atc, atc), title(atc), int(atc not in se.not_comparable))
+            for atc in sorted(set(self.drug_classes) | set(se.groups))])
+
+    def allowed_pair_rows(self) -> list[tuple[str, str, str]]:
+        """(generic a, generic b, reason): the same-effect pairs allowed together, both ways round."""
+        def make():
+            pairs = {}
+            for a, b, reason in self.same_effect.allowed:
+                pairs[(a, b)] = reason
+                pairs[(b, a)] = reason
+            return [(a, b, r) for (a, b), r in pairs.items()]
+        return self._once("_allowed_pairs", make)
 
 
 # ---------------------------------------------------------------- drug names

@@ -41,13 +41,7 @@ class AuditResult:
 def _prepare_codes(conn: sqlite3.Connection, ruleset: Ruleset, w: str) -> None:
     """``code_prefixes``: every catalog code and ICD-10 prefix → catalog code; ``exempt_codes``."""
     conn.execute(f"CREATE TABLE {w}.code_prefixes (prefix TEXT PRIMARY KEY, code TEXT NOT NULL)")
-    rows = {}
-    for disease in ruleset.diseases:
-        for icd in disease.icd10:
-            rows.setdefault(icd.upper(), disease.code)
-    for disease in ruleset.diseases:
-        rows[disease.code] = disease.code
-    conn.executemany(f"INSERT INTO {w}.code_prefixes VALUES (?, ?)", rows.items())
+    conn.executemany(f"INSERT INTO {w}.code_prefixes VALUES (?, ?)", ruleset.code_prefix_rows())
     conn.execute(f"CREATE TABLE {w}.exempt_codes (code TEXT PRIMARY KEY)")
     conn.executemany(f"INSERT INTO {w}.exempt_codes VALUES (?)", [(c,) for c in ruleset.exempt_diseases])
 
@@ -255,22 +249,10 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
     resolved = {name: catalog.resolve(name) for name in {name for _, name in products}}
     conn.execute("CREATE TEMP TABLE drug_names (drug_code TEXT, drug_name TEXT, generic TEXT, atc TEXT)")
     conn.executemany("INSERT INTO drug_names VALUES (?, ?, ?, ?)", [(c, n, *resolved[n]) for c, n in products])
-    se = ruleset.same_effect
     conn.execute(
         "CREATE TEMP TABLE effect_classes (atc TEXT PRIMARY KEY, effect_group TEXT, effect_title TEXT, comparable INTEGER)"
     )
-    classes = set(ruleset.drug_classes) | set(se.groups)
-
-    def title(atc):
-        if atc in se.groups:
-            return se.groups[atc]
-        name = ruleset.drug_classes.get(atc, {}).get("title")
-        return f"{name}，{atc}" if name else atc
-
-    conn.executemany(
-        "INSERT INTO effect_classes VALUES (?, ?, ?, ?)",
-        [(atc, se.groups.get(atc, atc), title(atc), int(atc not in se.not_comparable)) for atc in classes],
-    )
+    conn.executemany("INSERT INTO effect_classes VALUES (?, ?, ?, ?)", ruleset.effect_class_rows())
     # one row per product; the comparison keys also as small integers (equal text, equal id)
     conn.execute(
         """
@@ -300,7 +282,7 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
         ) x
         LEFT JOIN temp.effect_classes e ON e.atc = x.atc
         """,
-        {"compare_tcm": int(se.compare_tcm)},
+        {"compare_tcm": int(ruleset.same_effect.compare_tcm)},
     )
     ids: list[dict] = [{}, {}, {}]  # code10, generic, effect group → the first product having it
     # and the refill tolerance of the product's drug class (a disease's own tolerance wins over it)
@@ -350,11 +332,7 @@ def _prepare_items(ctx: AuditContext, min_diseases: int = 0) -> None:
         """
     )
     conn.execute("CREATE TEMP TABLE allowed_pairs (a TEXT, b TEXT, reason TEXT, PRIMARY KEY (a, b))")
-    pairs = {}
-    for a, b, reason in se.allowed:
-        pairs[(a, b)] = reason
-        pairs[(b, a)] = reason
-    conn.executemany("INSERT INTO allowed_pairs VALUES (?, ?, ?)", [(a, b, r) for (a, b), r in pairs.items()])
+    conn.executemany("INSERT INTO allowed_pairs VALUES (?, ?, ?)", ruleset.allowed_pair_rows())
     conn.execute(
         """
         CREATE TEMP TABLE allowed_pair_ids AS

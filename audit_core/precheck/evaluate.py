@@ -41,6 +41,7 @@ from ..audit.ruleset import Ruleset
 from ..audit.runner import (active_checks, clear_temp, graded_flags_sql, grading_tables, lookback_days,
                             run_checks)
 from .draft import LATE_TIME, Draft
+from .slice import SliceConnection
 
 #: the id a draft without ``rx_id`` gets in its slice: "~" sorts after every letter and digit, so
 #: among prescriptions of the same day and time the draft is the latest, as a new prescription is
@@ -146,11 +147,13 @@ class Prechecker:
     def _slice(self) -> sqlite3.Connection:
         """This thread's slice connection, emptied: the mengui schema cloned once (``deserialize``
         of the migrated template), then only its rows deleted between drafts, so SQLite parses the
-        schema once per thread; the runner clears the TEMP schema itself."""
+        schema once per thread; the runner's TEMP tables are emptied the same way
+        (:class:`~.slice.SliceConnection`), so its statements stay prepared from draft to draft."""
         conn = getattr(self._local, "slice", None)
         if conn is None:
             template = self._template_bytes()
-            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False,
+                                   factory=SliceConnection)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA temp_store = MEMORY")
             conn.deserialize(template)
@@ -201,7 +204,14 @@ class Prechecker:
 
     def evaluate(self, draft: Draft) -> Evaluation:
         started = time.perf_counter()
-        rx_id, ruleset, checks, skipped, rows = self._run(self._slice(), draft)
+        conn = self._slice()
+        try:
+            rx_id, ruleset, checks, skipped, rows = self._run(conn, draft)
+        except BaseException:
+            # a rolled-back CREATE or DROP leaves the slice's schema unknown: the next draft gets a new one
+            self._local.slice = None
+            conn.close()
+            raise
         titles = {c.id: c.title for c in checks}
         order = {c.id: n for n, c in enumerate(checks)}
         flags = [Flag(check_id=r["check_id"], title=titles.get(r["check_id"], r["check_id"]), level=r["level"],
