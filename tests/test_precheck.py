@@ -14,6 +14,7 @@ from mengui_cli.app import cli
 from mengui_core.audit.runner import audit_month
 from mengui_core.db.schema import connect
 from mengui_core.ingest.loader import load_files
+from mengui_core.errors import MenguiError
 from mengui_core.precheck.draft import parse_draft
 from mengui_core.precheck.evaluate import ANY_CERTIFICATION, LAST_RULESET, SLICE_QUERIES, Prechecker
 from precheck_scenario import EXAMPLES, scenario
@@ -209,6 +210,36 @@ def test_a_third_party_check_with_its_own_tables_answers_every_draft(hospital, t
             flags = {f.check_id: f for f in prechecker.evaluate(parse_draft(DRAFT)).flags}
             assert flags["big_rx"].detail == "一次开药超过 150 元" and flags["big_rx"].level == "预警"
             assert "big_rx" not in {f.check_id for f in prechecker.evaluate(small).flags}
+
+
+FAILS_ONCE = '''
+import itertools
+from mengui_core import Check, hookimpl
+
+calls = itertools.count()
+
+def run(ctx):
+    if next(calls) == 0:  # the first draft: fails after the runner has created its working tables
+        raise RuntimeError("插件内部错误")
+    ctx.add_flags("SELECT rx_id, '一次开药超过 150 元' AS detail FROM temp.audit_rx WHERE amount_fen > 15000")
+
+@hookimpl
+def register_checks(register):
+    register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
+'''
+
+
+def test_a_draft_that_fails_leaves_the_next_draft_a_sound_slice(hospital, tmp_path):
+    ruleset = tmp_path / "mine.toml"
+    ruleset.write_text('name = "mine"\nversion = "1"\nextends = "jinan"\n[checks.big_rx]\nneeds_review = true\n'
+                       'level = "预警"\n', encoding="utf-8")
+    with loose_plugins(tmp_path / "plugins", big_rx=FAILS_ONCE):
+        prechecker = Prechecker(hospital, str(ruleset))
+        with pytest.raises(MenguiError, match="插件内部错误"):
+            prechecker.evaluate(parse_draft(DRAFT))  # its CREATEs are rolled back with it
+        after = answers(prechecker.evaluate(parse_draft(DRAFT)))
+        assert "big_rx" in {check for check, *_ in after}
+        assert answers(prechecker.evaluate(parse_draft(DRAFT))) == after
 
 
 def test_a_third_party_check_works_in_the_precheck_with_no_extra_code(hospital, tmp_path):

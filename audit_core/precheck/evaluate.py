@@ -204,13 +204,13 @@ class Prechecker:
 
     def evaluate(self, draft: Draft) -> Evaluation:
         started = time.perf_counter()
-        conn = self._slice()
         try:
-            rx_id, ruleset, checks, skipped, rows = self._run(conn, draft)
+            rx_id, ruleset, checks, skipped, rows = self._run(self._slice(), draft)
         except BaseException:
             # a rolled-back CREATE or DROP leaves the slice's schema unknown: the next draft gets a new one
-            self._local.slice = None
-            conn.close()
+            conn, self._local.slice = getattr(self._local, "slice", None), None
+            if conn is not None:
+                conn.close()
             raise
         titles = {c.id: c.title for c in checks}
         order = {c.id: n for n, c in enumerate(checks)}
