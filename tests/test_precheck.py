@@ -147,6 +147,22 @@ def test_the_draft_sees_only_what_its_slice_holds_and_the_database_is_not_writte
     assert after == before
 
 
+#: the third-party plugins below end alike: their check, 大额处方, registered
+REGISTER_BIG_RX = '''
+@hookimpl
+def register_checks(register):
+    register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
+'''
+
+
+def big_rx_ruleset(tmp_path):
+    """Jinan's ruleset with the third-party check 大额处方 at 预警."""
+    ruleset = tmp_path / "mine.toml"
+    ruleset.write_text('name = "mine"\nversion = "1"\nextends = "jinan"\n[checks.big_rx]\nneeds_review = true\n'
+                       'level = "预警"\n', encoding="utf-8")
+    return ruleset
+
+
 def answers(evaluation):
     return sorted((f.check_id, f.level, f.detail, f.measure) for f in evaluation.flags)
 
@@ -172,11 +188,7 @@ from mengui_core import Check, hookimpl
 
 def run(ctx):
     ctx.add_flags("SELECT rx_id, '一次开药超过 150 元' AS detail FROM temp.audit_rx WHERE amount_fen > 15000")
-
-@hookimpl
-def register_checks(register):
-    register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
-'''
+''' + REGISTER_BIG_RX
 
 
 OWN_TABLE = '''
@@ -192,17 +204,11 @@ def run(ctx):
                      "WHERE amount_fen > 15000")
     ctx.conn.execute("CREATE INDEX temp.big_ones_rx ON big_ones (rx_id)")
     ctx.add_flags("SELECT rx_id, '一次开药超过 150 元' AS detail FROM temp.big_ones")
-
-@hookimpl
-def register_checks(register):
-    register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
-'''
+''' + REGISTER_BIG_RX
 
 
 def test_a_third_party_check_with_its_own_tables_answers_every_draft(hospital, tmp_path):
-    ruleset = tmp_path / "mine.toml"
-    ruleset.write_text('name = "mine"\nversion = "1"\nextends = "jinan"\n[checks.big_rx]\nneeds_review = true\n'
-                       'level = "预警"\n', encoding="utf-8")
+    ruleset = big_rx_ruleset(tmp_path)
     with loose_plugins(tmp_path / "plugins", big_rx=OWN_TABLE):
         prechecker = Prechecker(hospital, str(ruleset))
         small = parse_draft({**DRAFT, "items": DRAFT["items"][:1]})  # 96 元: not a big one
@@ -222,17 +228,11 @@ def run(ctx):
     if next(calls) == 0:  # the first draft: fails after the runner has created its working tables
         raise RuntimeError("插件内部错误")
     ctx.add_flags("SELECT rx_id, '一次开药超过 150 元' AS detail FROM temp.audit_rx WHERE amount_fen > 15000")
-
-@hookimpl
-def register_checks(register):
-    register(Check(id="big_rx", title="大额处方", description="单张处方超过 150 元", run=run))
-'''
+''' + REGISTER_BIG_RX
 
 
 def test_a_draft_that_fails_leaves_the_next_draft_a_sound_slice(hospital, tmp_path):
-    ruleset = tmp_path / "mine.toml"
-    ruleset.write_text('name = "mine"\nversion = "1"\nextends = "jinan"\n[checks.big_rx]\nneeds_review = true\n'
-                       'level = "预警"\n', encoding="utf-8")
+    ruleset = big_rx_ruleset(tmp_path)
     with loose_plugins(tmp_path / "plugins", big_rx=FAILS_ONCE):
         prechecker = Prechecker(hospital, str(ruleset))
         with pytest.raises(MenguiError, match="插件内部错误"):
@@ -243,9 +243,7 @@ def test_a_draft_that_fails_leaves_the_next_draft_a_sound_slice(hospital, tmp_pa
 
 
 def test_a_third_party_check_works_in_the_precheck_with_no_extra_code(hospital, tmp_path):
-    ruleset = tmp_path / "mine.toml"
-    ruleset.write_text('name = "mine"\nversion = "1"\nextends = "jinan"\n[checks.big_rx]\nneeds_review = true\nlevel = "预警"\n',
-                       encoding="utf-8")
+    ruleset = big_rx_ruleset(tmp_path)
     with loose_plugins(tmp_path / "plugins", big_rx=THIRD_PARTY):
         evaluation = Prechecker(hospital, str(ruleset)).evaluate(parse_draft(DRAFT))
     flags = {f.check_id: f for f in evaluation.flags}
