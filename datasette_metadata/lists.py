@@ -23,7 +23,7 @@ from mengui_core.formulas import neutralise
 from mengui_core.labels import ACTION_LABELS
 from mengui_core.outputs.disclosure_list import NOT_PUBLISHED, sections
 from mengui_core.publish.disclosure import (DRAFT_NOTICE, draft_disclosure, pending_drafts, published_disclosure,
-                                            published_months)
+                                            published_months, rules_words)
 from mengui_core.times import day
 
 from .site import is_reviewer, mengui_database
@@ -32,18 +32,6 @@ MONTH = re.compile(r"\d{4}-\d{2}")
 #: the downloads' columns, in Chinese (the raw table's JSON and CSV keep the contract's English names)
 DOWNLOAD_COLUMNS = ["公示月份", "公示级别", "处理措施", "医师代码", "医师姓名", "科室", "不合理处方数",
                     "不合理处方原因", "版本", "公示日期"]
-
-
-def _policy(conn, month: str) -> str:
-    """The ladder's policy sentence, in the numbers of the ruleset the month was audited with."""
-    from mengui_core.audit.runner import ruleset_for_month
-    from mengui_core.publish.disclosure import ladder_for
-
-    try:
-        rs = ruleset_for_month(conn, month)
-        return ladder_for(rs).explain(rs.ladder)[0]
-    except MenguiError:
-        return ""
 
 
 def _levels(disclosure) -> list[dict]:
@@ -78,14 +66,16 @@ def page_data(conn, month: str | None, reviewer: bool) -> dict:
     if month is None:
         return data
     data["month_title"] = month_names.title(month)
-    data["policy"] = _policy(conn, month)
+    # the rules' words once (the ladder's policy in the audited ruleset's numbers), for the list and the draft
+    words = rules_words(conn, month)
+    data["policy"] = words["policy"]
     if month in published:
-        shown = published_disclosure(conn, month, words={})
+        shown = published_disclosure(conn, month, words=words)
         data["published"] = {"revision": shown.revision, "date": day(shown.published_at),
                              "effective": shown.effective, "levels": _levels(shown), "doctors": len(shown.rows),
                              "count": sum(r.unreasonable_count for r in shown.rows)}
     if reviewer and month in drafts:
-        draft = draft_disclosure(conn, month, words={})
+        draft = draft_disclosure(conn, month, words=words)
         data["draft"] = {"computed_at": draft.created_at, "base_revision": draft.base_revision,
                          "changes": draft.changes, "pending": draft.pending, "levels": _levels(draft),
                          "doctors": len(draft.rows), "count": sum(r.unreasonable_count for r in draft.rows)}
