@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from mengui_core.db.schema import now, users_path
+from mengui_core.db.schema import users_path
+from mengui_core.times import now
 from mengui_core.errors import MenguiError
 
 from .users import USERNAME, _open

@@ -20,7 +20,8 @@ from datasette_auth_passwords.utils import hash_password
 
 from mengui_core.errors import MenguiError
 from mengui_core.db.files import create_private, make_private, with_side_files
-from mengui_core.db.schema import now, users_path
+from mengui_core.db.schema import users_path
+from mengui_core.times import now
 
 ROLES = {"committee": "药事委员会委员", "admin": "管理员"}
 USERNAME = re.compile(r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{2,32}$")

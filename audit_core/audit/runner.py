@@ -11,9 +11,10 @@ import time
 from dataclasses import dataclass, field
 
 from .. import months
-from ..db.schema import now, transaction
+from ..db.schema import transaction
 from ..errors import MenguiError
 from ..plugins import get_checks, load_ruleset, plugin_info
+from ..times import now
 from .checks import AuditContext, Check, describe
 from .lanes import ITEMS, Lanes, lane_count
 from .ruleset import Ruleset

@@ -672,11 +672,6 @@ def database_file(conn: sqlite3.Connection) -> str:
     return ""
 
 
-def now() -> str:
-    """The moment of a human act (a load, a verdict, a publication), in Beijing time with its offset."""
-    return times.now()
-
-
 def connect(path: str | Path, *, create: bool = True) -> sqlite3.Connection:
     """Open the database in WAL mode with a busy timeout, migrating it to the current schema.
 
@@ -747,7 +742,7 @@ def migrate(conn: sqlite3.Connection) -> list[int]:
         quoted = name.replace("'", "''")
         script = (
             f"BEGIN IMMEDIATE;\n{sql};\n"
-            f"INSERT INTO _migrations (id, name, applied_at) VALUES ({number}, '{quoted}', '{now()}');\nCOMMIT;"
+            f"INSERT INTO _migrations (id, name, applied_at) VALUES ({number}, '{quoted}', '{times.now()}');\nCOMMIT;"
         )
         try:
             conn.executescript(script)

@@ -34,7 +34,8 @@ from ..errors import InputError, MenguiError, Problem
 from ..db.files import Scratch
 from .inputs import KINDS, LOAD_ORDER, Kind, header_map, kind_from_filename, normalise_header
 from .parsing import column_problems, display_value, expected_text, parse_column
-from ..db.schema import database_file, now, transaction
+from ..db.schema import database_file, transaction
+from ..times import now
 
 CHUNK_ROWS = 20_000
 MAX_PROBLEMS = 1_000

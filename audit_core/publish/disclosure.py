@@ -28,7 +28,8 @@ from datetime import date
 from .. import months
 from ..audit.checks import describe
 from ..audit.ruleset import Ruleset
-from ..db.schema import now, transaction
+from ..db.schema import transaction
+from ..times import now
 from ..errors import MenguiError
 from ..labels import ACTIONS, LEVEL_LABELS, label
 from ..times import minute

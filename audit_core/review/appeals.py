@@ -28,7 +28,8 @@ from datetime import date, timedelta
 from .. import times
 from ..errors import MenguiError
 from ..audit.runner import ruleset_for_month
-from ..db.schema import now, transaction
+from ..db.schema import transaction
+from ..times import now
 from ..labels import APPEAL_LABELS, VERDICT_LABELS
 from .verdicts import check_note, normalise_verdict, require_flag
 

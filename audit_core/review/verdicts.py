@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from ..errors import MenguiError
 from ..ingest.inputs import VERDICT_VALUES
-from ..db.schema import now, transaction
+from ..db.schema import transaction
+from ..times import now
 
 
 
